@@ -1,0 +1,77 @@
+"""One TrainConfig, built from CLI flags and/or a YAML file, saved into every run.
+
+Defaults were chosen by measurement on this project's reference machine (2 CPU cores); see README.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from textclf.errors import TextclfError
+
+
+class DataConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    train: str
+    valid: str | None = None
+    test: str | None = None
+    text_col: str | None = None
+    label_col: str | None = None
+    no_header: bool = False
+    columns: list[str] | None = None
+    sep: str | None = None
+    normalize_labels: bool = False
+    positive_label: str | None = None
+    valid_size: float = 0.15
+    test_size: float = 0.15
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    data: DataConfig
+    output: str = "runs/latest"
+    model: str = "default"
+    max_length: int = Field(128, ge=8, le=8192)
+    epochs: float = Field(3, gt=0)
+    batch_size: int = Field(16, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+    weight_decay: float = 0.01
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    class_weights: Literal["auto", "none", "balanced"] = "auto"
+    loss: Literal["ce", "focal"] = "ce"
+    focal_gamma: float = 2.0
+    freeze: Literal["none", "embeddings", "base"] = "none"
+    unfreeze_last: int = Field(0, ge=0)
+    length_grouping: bool = True
+    early_stopping_patience: int = Field(2, ge=0)
+    save_total_limit: int = Field(2, ge=1)
+    seed: int = 42
+    baseline: bool = True
+    overwrite: bool = False
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> "TrainConfig":
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise TextclfError(f"Cannot read config file {path}: {exc}.") from None
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.parse(raw)
+
+    @classmethod
+    def parse(cls, raw: dict) -> "TrainConfig":
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise TextclfError(f"Invalid setting '{where}': {first['msg']}.") from None

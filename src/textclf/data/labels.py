@@ -1,0 +1,97 @@
+"""LabelSpace: task type, label names (original spelling kept), encoding, positive class."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from textclf.errors import DataError
+
+
+def _norm(label: str) -> str:
+    return " ".join(label.split()).lower()
+
+
+def label_variants(values: list[str]) -> dict[str, list[str]]:
+    """Labels that differ only by case or whitespace, grouped by their normal form."""
+    groups: dict[str, set[str]] = {}
+    for v in set(values):
+        groups.setdefault(_norm(v), set()).add(v)
+    return {k: sorted(g) for k, g in groups.items() if len(g) > 1}
+
+
+def normalize_labels(values: list[str]) -> list[str]:
+    """Map each label to the most frequent spelling of its case/whitespace-normal form."""
+    counts = Counter(values)
+    best: dict[str, str] = {}
+    for v, _ in counts.most_common():
+        best.setdefault(_norm(v), v)
+    return [best[_norm(v)] for v in values]
+
+
+def _sort_key(name: str):
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
+
+
+@dataclass(frozen=True)
+class LabelSpace:
+    names: tuple[str, ...]
+    positive: str | None = None   # binary only: the class whose F1 is the primary metric
+
+    @property
+    def task(self) -> str:
+        return "binary" if len(self.names) == 2 else "multiclass"
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.names))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.names)}
+
+    @property
+    def positive_id(self) -> int | None:
+        return None if self.positive is None else self.names.index(self.positive)
+
+    @property
+    def primary_metric(self) -> str:
+        return "f1_positive" if self.task == "binary" else "macro_f1"
+
+    def encode(self, values: list[str], source: str = "the data") -> list[int]:
+        ids = self.label2id
+        unknown = sorted({v for v in values if v not in ids})
+        if unknown:
+            shown = ", ".join(repr(u) for u in unknown[:5])
+            raise DataError(f"{source} has labels the model does not know ({shown}); "
+                            f"known labels are: {', '.join(self.names)}.")
+        return [ids[v] for v in values]
+
+    @classmethod
+    def from_values(cls, values: list[str], positive: str | None = None) -> "LabelSpace":
+        counts = Counter(values)
+        if len(counts) < 2:
+            only = next(iter(counts), "nothing")
+            raise DataError(f"The labels have a single class ({only!r}); a classifier needs at least two.")
+        variants = label_variants(values)
+        if variants:
+            shown = "; ".join("/".join(g) for g in variants.values())
+            raise DataError(f"Labels differ only by case or whitespace ({shown}); "
+                            "pass --normalize-labels to merge them.")
+        names = tuple(sorted(counts, key=_sort_key))
+        if len(names) == 2:
+            if positive is None:   # the minority class is the one people care about
+                positive = min(names, key=lambda n: (counts[n], _sort_key(n)))
+            elif positive not in names:
+                raise DataError(f"--positive-label {positive!r} is not a label; labels are: {', '.join(names)}.")
+        else:
+            positive = None
+        return cls(names=names, positive=positive)
+
+    @classmethod
+    def from_config(cls, config) -> "LabelSpace":
+        names = tuple(config.id2label[i] for i in range(len(config.id2label)))
+        extra = getattr(config, "textclf", None) or {}
+        return cls(names=names, positive=extra.get("positive_label"))

@@ -1,0 +1,124 @@
+"""Reports: a rich table for the terminal, report.md for the run, a confusion-matrix plot."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from textclf.data.checks import to_markdown as data_markdown
+
+HEADLINE = ("accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "pr_auc")
+
+
+def _fmt(v) -> str:
+    return "–" if v is None else f"{v:.4f}"
+
+
+def headline_keys(m: dict) -> list[str]:
+    keys = (["f1_positive"] if m.get("task") == "binary" else []) + list(HEADLINE)
+    return [k for k in keys if k in m]
+
+
+def _label(k: str, m: dict) -> str:
+    return f"F1 ({m['positive_label']})" if k == "f1_positive" else k
+
+
+def comparison_markdown(model_m: dict, base_m: dict | None) -> str:
+    cols = ["textclf"] + (["TF-IDF + LR"] if base_m else [])
+    lines = ["| metric | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for k in headline_keys(model_m):
+        cells = [_fmt(model_m.get(k))] + ([_fmt(base_m.get(k))] if base_m else [])
+        lines.append(f"| {_label(k, model_m)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def per_class_markdown(m: dict) -> str:
+    lines = ["| class | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
+    for name, c in m["per_class"].items():
+        lines.append(f"| {name} | {c['precision']:.4f} | {c['recall']:.4f} | {c['f1']:.4f} | "
+                     f"{c['support']} |")
+    return "\n".join(lines)
+
+
+def confusion_markdown(m: dict) -> str:
+    names = list(m["per_class"])
+    lines = ["| true \\ predicted | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for name, row in zip(names, m["confusion_matrix"]):
+        lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def run_report(name: str, cfg, metrics: dict, data_report: dict) -> str:
+    model_m, base_m = metrics["test"], metrics.get("baseline")
+    t = metrics["training"]
+    verdict = ""
+    if base_m:
+        k = model_m["primary_metric"]
+        diff = model_m[k] - base_m[k]
+        verdict = (f"\nFine-tuning {'beat' if diff > 0 else 'did not beat'} the TF-IDF baseline on "
+                   f"{_label(k, model_m)}: {model_m[k]:.4f} vs {base_m[k]:.4f} ({diff:+.4f}).\n")
+    return f"""# textclf run: {name}
+
+Base model `{cfg.model}`, task **{model_m['task']}**, trained on `{cfg.data.train}`.
+Best epoch {t['best_epoch']} of {t['epochs_run']:g} by validation {model_m['primary_metric']}
+({t['best_valid']:.4f}); training took {t['seconds']:.0f} s.
+
+## Test split ({model_m['n']} rows)
+
+{comparison_markdown(model_m, base_m)}
+{verdict}
+### Per class
+
+{per_class_markdown(model_m)}
+
+### Confusion matrix
+
+{confusion_markdown(model_m)}
+
+![confusion matrix](confusion_matrix.png)
+
+## Data
+
+{data_markdown(data_report)}
+"""
+
+
+def print_metrics(console, model_m: dict, base_m: dict | None = None, title: str = "Test") -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{title} ({model_m['n']} rows)", title_justify="left")
+    table.add_column("metric")
+    table.add_column("textclf", justify="right")
+    if base_m:
+        table.add_column("TF-IDF + LR", justify="right")
+    for k in headline_keys(model_m):
+        table.add_row(_label(k, model_m), _fmt(model_m.get(k)),
+                      *([_fmt(base_m.get(k))] if base_m else []))
+    console.print(table)
+    per = Table(title="Per class", title_justify="left")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        per.add_column(col, justify="left" if col == "class" else "right")
+    for name, c in model_m["per_class"].items():
+        per.add_row(name, _fmt(c["precision"]), _fmt(c["recall"]), _fmt(c["f1"]), str(c["support"]))
+    console.print(per)
+
+
+def plot_confusion(m: dict, path: str | Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(m["per_class"])
+    cm = np.array(m["confusion_matrix"])
+    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(names), 1.0 + 0.6 * len(names)), dpi=120)
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,45 @@
+"""Trainer callbacks: a quiet progress bar and a one-line summary per epoch."""
+from __future__ import annotations
+
+import time
+
+from transformers.trainer_callback import ProgressCallback, TrainerCallback
+
+
+class QuietProgress(ProgressCallback):
+    """The Trainer's tqdm bars without the raw log dicts it prints between them."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return
+
+
+class EpochSummary(TrainerCallback):
+    """Prints `epoch 1/3  loss 0.213  val f1_positive 0.951  41.2 samples/s  95s` per evaluation."""
+
+    def __init__(self, metric: str, train_size: int, print_fn=print):
+        self.metric, self.train_size, self.print = metric, train_size, print_fn
+        self.epoch_start = None
+        self.losses: list[float] = []
+        self.lines: list[dict] = []
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.epoch_start = time.perf_counter()
+        self.losses = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.losses.append(float(logs["loss"]))
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if not metrics or self.epoch_start is None:
+            return
+        seconds = time.perf_counter() - self.epoch_start
+        loss = sum(self.losses) / len(self.losses) if self.losses else float("nan")
+        value = metrics.get(f"eval_{self.metric}", float("nan"))
+        line = {"epoch": round(state.epoch or 0, 2), "train_loss": loss,
+                f"val_{self.metric}": value, "samples_per_s": self.train_size / max(seconds, 1e-9),
+                "seconds": seconds}
+        self.lines.append(line)
+        self.print(f"epoch {line['epoch']:g}/{args.num_train_epochs:g}  loss {loss:.4f}  "
+                   f"val {self.metric} {value:.4f}  {line['samples_per_s']:.1f} samples/s  "
+                   f"{seconds:.0f}s")

@@ -1,0 +1,41 @@
+"""Losses for imbalanced single-label classification and the class weights they use."""
+from __future__ import annotations
+
+from collections import Counter
+
+import torch
+import torch.nn.functional as F
+
+
+def class_weights(label_ids: list[int], num_labels: int, mode: str = "auto",
+                  ratio_threshold: float = 1.5) -> list[float] | None:
+    """'balanced' weights n/(k*count_c); 'auto' uses them only when max/min class count > 1.5."""
+    if mode == "none":
+        return None
+    counts = Counter(label_ids)
+    per_class = [counts.get(c, 0) for c in range(num_labels)]
+    present = [c for c in per_class if c > 0]
+    if mode == "auto" and max(present) <= ratio_threshold * min(present):
+        return None
+    n = len(label_ids)
+    return [n / (num_labels * c) if c else 0.0 for c in per_class]
+
+
+def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 2.0,
+               weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Focal loss (Lin et al. 2017): cross-entropy scaled by (1 - p_true)^gamma, optional alpha=weight."""
+    logp = F.log_softmax(logits.float(), dim=-1)
+    logp_true = logp.gather(1, targets[:, None]).squeeze(1)
+    loss = -((1 - logp_true.exp()) ** gamma) * logp_true
+    if weight is not None:
+        w = weight.to(logits.device)[targets]
+        return (loss * w).sum() / w.sum()
+    return loss.mean()
+
+
+def classification_loss(logits: torch.Tensor, targets: torch.Tensor, *, kind: str = "ce",
+                        weight: torch.Tensor | None = None, gamma: float = 2.0) -> torch.Tensor:
+    if kind == "focal":
+        return focal_loss(logits, targets, gamma=gamma, weight=weight)
+    w = None if weight is None else weight.to(logits.device, dtype=torch.float32)
+    return F.cross_entropy(logits.float(), targets, weight=w)

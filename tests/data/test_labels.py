@@ -1,0 +1,45 @@
+import pytest
+
+from textclf.data.labels import LabelSpace, label_variants, normalize_labels
+from textclf.errors import DataError
+
+
+def test_names_sorted_naturally_and_minority_is_positive():
+    space = LabelSpace.from_values(["ham"] * 5 + ["spam"] * 2)
+    assert space.names == ("ham", "spam") and space.positive == "spam"
+    assert space.task == "binary" and space.primary_metric == "f1_positive"
+    assert LabelSpace.from_values(["10", "2", "1", "2"]).names == ("1", "2", "10")
+
+
+def test_multiclass_uses_macro_f1_and_no_positive():
+    space = LabelSpace.from_values(["a", "b", "c", "a"])
+    assert space.task == "multiclass" and space.positive is None
+    assert space.primary_metric == "macro_f1"
+
+
+def test_case_variants_are_reported_never_merged_silently():
+    values = ["ham", "Spam", "spam", "spam", "smishing", "Smishing "]
+    assert label_variants(values) == {"spam": ["Spam", "spam"], "smishing": ["Smishing ", "smishing"]}
+    with pytest.raises(DataError, match="--normalize-labels"):
+        LabelSpace.from_values(values)
+    merged = normalize_labels(values)
+    assert merged == ["ham", "spam", "spam", "spam", "smishing", "smishing"] or \
+        merged == ["ham", "spam", "spam", "spam", "Smishing ", "Smishing "]
+    assert len(set(merged)) == 3
+
+
+def test_single_class_is_an_error():
+    with pytest.raises(DataError, match="single class"):
+        LabelSpace.from_values(["a", "a"])
+
+
+def test_unknown_label_at_encode_names_it():
+    space = LabelSpace.from_values(["a", "b"])
+    assert space.encode(["b", "a"]) == [1, 0]
+    with pytest.raises(DataError, match="labels the model does not know \\('c'\\)"):
+        space.encode(["a", "c"])
+
+
+def test_positive_label_must_exist():
+    with pytest.raises(DataError, match="is not a label"):
+        LabelSpace.from_values(["a", "b"], positive="x")

@@ -1,0 +1,100 @@
+"""Every bad input: one clear sentence on stderr, exit code 2, no traceback, nothing destroyed."""
+import sys
+
+import pytest
+
+from textclf.cli import main
+
+
+def run_cli(argv, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["textclf", *argv])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def _write(tmp_path, name, data: bytes):
+    p = tmp_path / name
+    p.write_bytes(data)
+    return str(p)
+
+
+BAD = {
+    "missing file": (None, "does not exist"),
+    "empty file": (b"", "is empty"),
+    "header only": (b"text,label\n", "header but no rows"),
+    "missing column": (b"blah,label\nhi,a\nyo,b\n", "No text column found"),
+    "ambiguous column": (b"sms,message,label\nhi,x,a\nyo,y,b\n", "Several columns could be the text"),
+    "too few distinct texts": (b"text,label\n" + b"hi,a\nyo,b\n" * 5, "too few distinct texts"),
+    "single class": (b"text,label\n" + b"".join(b"t%d,a\n" % i for i in range(10)), "single class"),
+    "all texts empty": (b"text,label\n,a\n ,b\n", "No usable rows"),
+    "non-utf8": (b"text,label\ncaf\xe9 au lait,a\n", "not valid UTF-8"),
+    "class with one example": (b"text,label\n" + b"".join(b"t%d,a\n" % i for i in range(10)) + b"u,b\n",
+                               "fewer than 2 examples"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_train_bad_input(case, tmp_path, capsys, monkeypatch, tiny_model_dir):
+    content, match = BAD[case]
+    path = str(tmp_path / "nope.csv") if content is None else _write(tmp_path, "d.csv", content)
+    code, _, err = run_cli(["train", path, "--model", str(tiny_model_dir),
+                            "--output", str(tmp_path / "run")], capsys, monkeypatch)
+    assert code == 2
+    assert match in err and "Traceback" not in err
+    assert err.count("\n") <= 3          # one sentence (rich may wrap it)
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_model_name(sms_csv, tmp_path, capsys, monkeypatch):
+    code, _, err = run_cli(["train", str(sms_csv), "--model", "./no/such/model",
+                            "--output", str(tmp_path / "run")], capsys, monkeypatch)
+    assert code == 2 and "does not exist" in err and "Traceback" not in err
+    code, _, err = run_cli(["train", str(sms_csv), "--model", "nobody-xyz/not-a-model",
+                            "--output", str(tmp_path / "run")], capsys, monkeypatch)
+    assert code == 2 and "Cannot load" in err and "Traceback" not in err
+
+
+def test_existing_output_refused_without_overwrite(sms_csv, tmp_path, capsys, monkeypatch, tiny_model_dir):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    code, _, err = run_cli(["train", str(sms_csv), "--model", str(tiny_model_dir), "--output", str(out)],
+                           capsys, monkeypatch)
+    assert code == 2 and "--overwrite" in err
+    assert (out / "keep.txt").read_text() == "precious"
+
+
+def test_label_variants_need_normalize_flag(tmp_path, capsys, monkeypatch, tiny_model_dir):
+    rows = b"".join(b"text %d,%s\n" % (i, lab) for i, lab in enumerate([b"ham", b"Spam", b"spam"] * 5))
+    path = _write(tmp_path, "d.csv", b"text,label\n" + rows)
+    code, _, err = run_cli(["train", path, "--model", str(tiny_model_dir), "--output", str(tmp_path / "r")],
+                           capsys, monkeypatch)
+    assert code == 2 and "--normalize-labels" in err and "Spam/spam" in err
+
+
+def test_data_check_prints_report(sms_csv, capsys, monkeypatch, tiny_model_dir):
+    monkeypatch.setattr(sys, "argv", ["textclf", "data", "check", str(sms_csv), "--model", str(tiny_model_dir)])
+    main()
+    out = capsys.readouterr().out
+    assert "validation" in out and "token length" in out and "picked text column 'message'" in out
+
+
+def test_cli_train_predict_evaluate(sms_csv, tmp_path, capsys, monkeypatch, tiny_model_dir):
+    run = tmp_path / "run"
+    monkeypatch.setattr(sys, "argv", ["textclf", "train", str(sms_csv), "--model", str(tiny_model_dir),
+                                      "--output", str(run), "--epochs", "1", "--max-length", "32",
+                                      "--no-baseline"])
+    main()
+    assert (run / "model" / "config.json").exists()
+    monkeypatch.setattr(sys, "argv", ["textclf", "predict", str(run), "win cash now", "hello"])
+    main()
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "\t" in ln]
+    assert len(lines) == 2 and lines[0].split("\t")[0] in ("ham", "spam")
+    bad = _write(tmp_path, "bad.csv", b"label,message\nham,hello\nspamm,hi\n")
+    code, _, err = run_cli(["evaluate", str(run), bad], capsys, monkeypatch)
+    assert code == 2 and "'spamm'" in err
+    code, _, err = run_cli(["predict", str(run), "--input", str(sms_csv), "--output", str(sms_csv)],
+                           capsys, monkeypatch)
+    assert code == 2 and "already exists" in err
