@@ -4,10 +4,10 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
-def train(config):
+def train(config, **kwargs):
     """Train, evaluate and save a run; returns a `Run`. See `textclf.config.TrainConfig`."""
     from textclf.api import train as _train
-    return _train(config)
+    return _train(config, **kwargs)
 
 
 def load(path):

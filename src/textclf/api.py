@@ -16,7 +16,7 @@ from textclf.config import DataConfig, TrainConfig
 from textclf.data.checks import data_report, print_report
 from textclf.data.prepare import prepare
 from textclf.evaluation.baseline import tfidf_baseline
-from textclf.evaluation.metrics import classification_metrics, primary_score
+from textclf.evaluation.metrics import classification_metrics, paired_comparison, primary_score
 from textclf.evaluation.report import plot_confusion, print_metrics, run_report
 
 console = Console(stderr=False)
@@ -97,6 +97,7 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
             metrics["baseline"] = classification_metrics(y["test"], base["probs"], labels)
             metrics["baseline"]["C"] = base["C"]
             metrics["baseline"]["seconds"] = base["seconds"]
+            metrics["comparison"] = paired_comparison(y["test"], probs, base["probs"])
         best_valid = trainer.state.best_metric
         best_epoch = next((round(h["epoch"]) for h in trainer.state.log_history
                            if h.get(f"eval_{labels.primary_metric}") == best_valid), None)
@@ -113,6 +114,9 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
         (tmp / "report.md").write_text(run_report(final.name, cfg, metrics, report), encoding="utf-8")
     if not quiet:
         print_metrics(console, metrics["test"], metrics.get("baseline"))
+        if "baseline" in metrics:
+            from textclf.evaluation.report import verdict_line
+            say(verdict_line(metrics["test"], metrics["baseline"], metrics.get("comparison")))
         say(f"run saved to [bold]{final}[/] (model: {final / runs.MODEL_DIR})")
     return Run(final, metrics)
 

@@ -56,3 +56,15 @@ def classification_metrics(y_true, probs, labels: LabelSpace) -> dict:
     out["primary_metric"] = labels.primary_metric
     out["primary"] = out[labels.primary_metric]
     return out
+
+
+def paired_comparison(y_true, probs_a, probs_b) -> dict:
+    """Exact McNemar test on the texts where exactly one of two models is right."""
+    from scipy.stats import binomtest
+
+    y_true = np.asarray(y_true)
+    ok_a = np.asarray(probs_a).argmax(1) == y_true
+    ok_b = np.asarray(probs_b).argmax(1) == y_true
+    a_only, b_only = int((ok_a & ~ok_b).sum()), int((ok_b & ~ok_a).sum())
+    p = binomtest(a_only, a_only + b_only, 0.5).pvalue if a_only + b_only else 1.0
+    return {"model_only_right": a_only, "baseline_only_right": b_only, "mcnemar_p": float(p)}

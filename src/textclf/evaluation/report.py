@@ -46,15 +46,28 @@ def confusion_markdown(m: dict) -> str:
     return "\n".join(lines)
 
 
+def verdict_line(model_m: dict, base_m: dict, cmp: dict | None) -> str:
+    """Did fine-tuning pay off? Says 'no clear difference' when McNemar's test cannot tell."""
+    k = model_m["primary_metric"]
+    diff = model_m[k] - base_m[k]
+    head = f"{_label(k, model_m)}: textclf {model_m[k]:.4f} vs TF-IDF baseline {base_m[k]:.4f} ({diff:+.4f})"
+    if not cmp:
+        return head + "."
+    detail = (f"textclf alone right on {cmp['model_only_right']} test texts, the baseline alone on "
+              f"{cmp['baseline_only_right']} (McNemar p={cmp['mcnemar_p']:.3g})")
+    if cmp["mcnemar_p"] < 0.05:
+        winner = "fine-tuning beat the baseline" if cmp["model_only_right"] > cmp["baseline_only_right"] \
+            else "the baseline beat fine-tuning"
+        return f"{head}; {winner}: {detail}."
+    return f"{head}; no significant difference: {detail}."
+
+
 def run_report(name: str, cfg, metrics: dict, data_report: dict) -> str:
     model_m, base_m = metrics["test"], metrics.get("baseline")
     t = metrics["training"]
     verdict = ""
     if base_m:
-        k = model_m["primary_metric"]
-        diff = model_m[k] - base_m[k]
-        verdict = (f"\nFine-tuning {'beat' if diff > 0 else 'did not beat'} the TF-IDF baseline on "
-                   f"{_label(k, model_m)}: {model_m[k]:.4f} vs {base_m[k]:.4f} ({diff:+.4f}).\n")
+        verdict = "\n" + verdict_line(model_m, base_m, metrics.get("comparison")) + "\n"
     return f"""# textclf run: {name}
 
 Base model `{cfg.model}`, task **{model_m['task']}**, trained on `{cfg.data.train}`.
