@@ -98,3 +98,17 @@ def test_cli_train_predict_evaluate(sms_csv, tmp_path, capsys, monkeypatch, tiny
     code, _, err = run_cli(["predict", str(run), "--input", str(sms_csv), "--output", str(sms_csv)],
                            capsys, monkeypatch)
     assert code == 2 and "already exists" in err
+
+
+def test_config_yaml_reproduces_a_run(sms_csv, tmp_path, capsys, monkeypatch, tiny_model_dir):
+    import yaml
+
+    from textclf.config import TrainConfig
+    first = TrainConfig.parse({"data": {"train": str(sms_csv), "positive_label": "spam"},
+                               "model": str(tiny_model_dir), "learning_rate": 3e-4, "epochs": 1,
+                               "output": str(tmp_path / "a")})
+    path = tmp_path / "config.yaml"
+    path.write_text(first.to_yaml())
+    again = TrainConfig.from_yaml(path, data={"train": str(sms_csv)}, output=str(tmp_path / "b"))
+    assert again.learning_rate == 3e-4 and again.data.positive_label == "spam"
+    assert again.output == str(tmp_path / "b") and yaml.safe_load(again.to_yaml())["epochs"] == 1

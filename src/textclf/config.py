@@ -64,7 +64,9 @@ class TrainConfig(BaseModel):
             raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise TextclfError(f"Cannot read config file {path}: {exc}.") from None
+        data = {**(raw.get("data") or {}), **(overrides.pop("data", None) or {})}
         raw.update({k: v for k, v in overrides.items() if v is not None})
+        raw["data"] = data
         return cls.parse(raw)
 
     @classmethod
