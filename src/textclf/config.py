@@ -37,7 +37,7 @@ class TrainConfig(BaseModel):
     output: str = "runs/latest"
     model: str = "default"
     max_length: int = Field(128, ge=8, le=8192)
-    epochs: float = Field(3, gt=0)
+    epochs: float = Field(5, gt=0)
     batch_size: int = Field(16, ge=1)
     eval_batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(1e-4, gt=0)
