@@ -132,3 +132,11 @@ def test_interrupted_run_leaves_nothing_that_looks_finished(sms_csv, tiny_config
     parent = pathlib.Path(out).parent
     assert not pathlib.Path(out).exists()
     assert not list(parent.glob(".run.partial-*"))
+
+
+def test_evaluate_normalize_maps_onto_the_models_spelling(trained, tmp_path):
+    run, _ = trained
+    f = tmp_path / "variants.csv"
+    f.write_text("label,message\nHAM,hello there\n Spam ,win cash now\nham,ok\n")
+    m = evaluate(str(run.path), DataConfig(train=str(f), normalize_labels=True), quiet=True)
+    assert m["n"] == 3 and m["per_class"]["spam"]["support"] == 1

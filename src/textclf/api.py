@@ -145,14 +145,15 @@ def evaluate(model_path: str, data_cfg: DataConfig, *, quiet: bool = False) -> d
     predictor = Predictor.load(model_path)
     d = load_labelled(data_cfg.train, text_col=data_cfg.text_col, label_col=data_cfg.label_col,
                       no_header=data_cfg.no_header, columns=data_cfg.columns, sep=data_cfg.sep)
-    if data_cfg.normalize_labels:
-        from textclf.data.labels import normalize_labels
-        d.labels = normalize_labels(d.labels)
+    if data_cfg.normalize_labels:   # map case/space variants onto the model's own spelling
+        from textclf.data.labels import _norm
+        known = {_norm(n): n for n in predictor.labels.names}
+        d.labels = [known.get(_norm(v), v) for v in d.labels]
     y = predictor.labels.encode(d.labels, source=f"{data_cfg.train}")
     probs = predictor.predict_proba(d.texts, progress=not quiet)
     m = classification_metrics(y, probs, predictor.labels)
     if not quiet:
-        print_metrics(console, m, title=f"Evaluation on {data_cfg.train}")
+        print_metrics(console, m, title=f"Evaluation on {Path(data_cfg.train).name}")
     return m
 
 
