@@ -16,7 +16,8 @@ from textclf.config import DataConfig, TrainConfig
 from textclf.data.checks import data_report, print_report
 from textclf.data.prepare import prepare
 from textclf.evaluation.baseline import tfidf_baseline
-from textclf.evaluation.metrics import classification_metrics, paired_comparison, primary_score
+from textclf.evaluation.metrics import (classification_metrics, paired_comparison, primary_score,
+                                        softmax)
 from textclf.evaluation.report import plot_confusion, print_metrics, run_report
 
 console = Console(stderr=False)
@@ -87,7 +88,7 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
         shutil.rmtree(tmp / "checkpoints", ignore_errors=True)
 
         say("scoring the test split ...")
-        probs = _softmax(batched_logits(model, tokenizer, te.texts, max_length=cfg.max_length))
+        probs = softmax(batched_logits(model, tokenizer, te.texts, max_length=cfg.max_length))
         metrics = {"test": classification_metrics(y["test"], probs, labels)}
         if cfg.baseline:
             def score_fn(t, p):
@@ -119,11 +120,6 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
             say(verdict_line(metrics["test"], metrics["baseline"], metrics.get("comparison")))
         say(f"run saved to [bold]{final}[/] (model: {final / runs.MODEL_DIR})")
     return Run(final, metrics)
-
-
-def _softmax(logits):
-    from textclf.evaluation.metrics import softmax
-    return softmax(logits)
 
 
 def _write_predictions(path, texts, true, probs, names, extra_cols=None) -> None:
@@ -160,7 +156,7 @@ def evaluate(model_path: str, data_cfg: DataConfig, *, quiet: bool = False) -> d
 def predict_file(model_path: str, input_path: str, output_path: str, *, text_col: str | None = None,
                  overwrite: bool = False, max_batch_tokens: int = 8192) -> int:
     """Read a CSV/JSONL/... file, write the same rows plus label, score, prob_<class> columns."""
-    from textclf.data.load import TEXT_NAMES, _pick, read_table
+    from textclf.data.load import TEXT_NAMES, pick_column, read_table
     from textclf.errors import DataError
     from textclf.inference.predictor import Predictor
 
@@ -170,7 +166,7 @@ def predict_file(model_path: str, input_path: str, output_path: str, *, text_col
         raise DataError(f"Output {out} must end in .csv, .tsv or .jsonl.")
     predictor = Predictor.load(model_path)
     df = read_table(input_path)
-    col = _pick(df, text_col, TEXT_NAMES, "text", "--text-col")
+    col = pick_column(df, text_col, TEXT_NAMES, "text", "--text-col")
     texts = df[col].fillna("").astype(str).tolist()
     probs = predictor.predict_proba(texts, max_batch_tokens=max_batch_tokens, progress=True)
     names = predictor.labels.names

@@ -80,7 +80,7 @@ def read_table(path: str | Path, *, no_header: bool = False, columns: list[str] 
     return df
 
 
-def _pick(df: pd.DataFrame, given: str | None, names: tuple[str, ...], what: str, flag: str) -> str:
+def pick_column(df: pd.DataFrame, given: str | None, names: tuple[str, ...], what: str, flag: str) -> str:
     found = list(df.columns)
     if given is not None:
         if given in found:
@@ -124,11 +124,11 @@ def load_labelled(path: str | Path, *, text_col: str | None = None, label_col: s
                   no_header: bool = False, columns: list[str] | None = None,
                   sep: str | None = None, require_labels: bool = True) -> LabelledData:
     df = read_table(path, no_header=no_header, columns=columns, sep=sep)
-    tcol = _pick(df, text_col, TEXT_NAMES, "text", "--text-col")
+    tcol = pick_column(df, text_col, TEXT_NAMES, "text", "--text-col")
     notes = [] if text_col else [f"text column '{tcol}'"]
     lcol = None
     if require_labels or label_col is not None:
-        lcol = _pick(df, label_col, LABEL_NAMES, "label", "--label-col")
+        lcol = pick_column(df, label_col, LABEL_NAMES, "label", "--label-col")
         if lcol == tcol:
             raise DataError(f"Text and label column are both '{tcol}'; pass --text-col and --label-col.")
         if not label_col:
