@@ -18,7 +18,7 @@ from textclf.data.prepare import prepare
 from textclf.evaluation.baseline import tfidf_baseline
 from textclf.evaluation.metrics import (classification_metrics, paired_comparison, primary_score,
                                         softmax)
-from textclf.evaluation.report import plot_confusion, print_metrics, run_report
+from textclf.evaluation.report import plot_confusion, print_metrics, run_report, verdict_line
 
 console = Console(stderr=False)
 
@@ -116,13 +116,12 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
     if not quiet:
         print_metrics(console, metrics["test"], metrics.get("baseline"))
         if "baseline" in metrics:
-            from textclf.evaluation.report import verdict_line
             say(verdict_line(metrics["test"], metrics["baseline"], metrics.get("comparison")))
         say(f"run saved to [bold]{final}[/] (model: {final / runs.MODEL_DIR})")
     return Run(final, metrics)
 
 
-def _write_predictions(path, texts, true, probs, names, extra_cols=None) -> None:
+def _write_predictions(path, texts, true, probs, names) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["text", *(["true_label"] if true is not None else []), "label", "score",
@@ -142,10 +141,9 @@ def evaluate(model_path: str, data_cfg: DataConfig, *, quiet: bool = False) -> d
     d = load_labelled(data_cfg.train, text_col=data_cfg.text_col, label_col=data_cfg.label_col,
                       no_header=data_cfg.no_header, columns=data_cfg.columns, sep=data_cfg.sep)
     if data_cfg.normalize_labels:   # map case/space variants onto the model's own spelling
-        from textclf.data.labels import _norm
-        known = {_norm(n): n for n in predictor.labels.names}
-        d.labels = [known.get(_norm(v), v) for v in d.labels]
-    y = predictor.labels.encode(d.labels, source=f"{data_cfg.train}")
+        from textclf.data.labels import match_labels
+        d.labels = match_labels(d.labels, predictor.labels.names)
+    y = predictor.labels.encode(d.labels, source=str(data_cfg.train))
     probs = predictor.predict_proba(d.texts, progress=not quiet)
     m = classification_metrics(y, probs, predictor.labels)
     if not quiet:

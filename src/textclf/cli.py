@@ -85,8 +85,7 @@ def train(
     if overwrite:
         flags["overwrite"] = True
     if config:   # the YAML's data settings stay unless a flag here says otherwise
-        given = {k: v for k, v in d.model_dump(exclude_defaults=True).items()}
-        cfg = TrainConfig.from_yaml(config, data=given, **flags)
+        cfg = TrainConfig.from_yaml(config, data=d.model_dump(exclude_defaults=True), **flags)
     else:
         flags.setdefault("output", str(Path("runs") / Path(data).stem))
         cfg = TrainConfig.parse({"data": d.model_dump(), **flags})

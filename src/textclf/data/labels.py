@@ -28,6 +28,12 @@ def normalize_labels(values: list[str]) -> list[str]:
     return [best[_norm(v)] for v in values]
 
 
+def match_labels(values: list[str], names: tuple[str, ...]) -> list[str]:
+    """Map case/whitespace variants onto the spelling in `names` (e.g. a trained model's labels)."""
+    known = {_norm(n): n for n in names}
+    return [known.get(_norm(v), v) for v in values]
+
+
 def _sort_key(name: str):
     try:
         return (0, float(name), name)
