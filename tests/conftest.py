@@ -5,6 +5,8 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -74,3 +76,17 @@ def tiny_config(tiny_model_dir, tmp_path):
         base.update(kw)
         return TrainConfig(data=data, **base)
     return make
+
+
+EMOTIONS = ["joy", "anger", "fear", "love"]
+
+
+def multilabel_frame(n=240, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        k = rng.choice([1, 1, 2])
+        ids = sorted(rng.choice(4, size=k, replace=False).tolist())
+        words = " ".join(EMOTIONS[j] + "word" for j in ids)
+        rows.append({"text": f"comment {i} {words}", "labels": ",".join(map(str, ids))})
+    return pd.DataFrame(rows)

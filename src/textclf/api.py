@@ -15,10 +15,12 @@ from textclf import runs
 from textclf.config import DataConfig, TrainConfig
 from textclf.data.checks import data_report, print_report
 from textclf.data.prepare import prepare
-from textclf.evaluation.baseline import tfidf_baseline
-from textclf.evaluation.metrics import (classification_metrics, paired_comparison, primary_score,
-                                        softmax)
-from textclf.evaluation.report import plot_confusion, print_metrics, run_report, verdict_line
+from textclf.evaluation.baseline import join_pairs, tfidf_baseline
+from textclf.evaluation.metrics import (classification_metrics, multilabel_metrics,
+                                        paired_comparison, softmax)
+from textclf.evaluation.report import plot_results, print_metrics, run_report, verdict_line
+from textclf.errors import DataError
+from textclf.evaluation.thresholds import apply_thresholds, sigmoid, tune_thresholds
 
 console = Console(stderr=False)
 
@@ -37,15 +39,26 @@ class Run:
         return Predictor.load(self.model_dir)
 
 
+def _targets(labels, split, name: str):
+    return np.asarray(labels.encode(split.labels, source=f"The {name} split"))
+
+
+def score(y, probs, labels, thresholds=None, train_counts=None) -> dict:
+    """The task's metrics for one set of predictions."""
+    if labels.multi_label:
+        return multilabel_metrics(y, probs, labels, thresholds, train_counts)
+    return classification_metrics(y, probs, labels)
+
+
 def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
-    import torch
     from transformers import set_seed
 
+    from textclf.data.features import encode
     from textclf.inference.predictor import batched_logits
     from textclf.models.base import load_classifier, load_tokenizer
     from textclf.models.freezing import apply_freezing
-    from textclf.training.losses import class_weights
-    from textclf.training.trainer import build_trainer, to_dataset
+    from textclf.training.losses import class_weights, pos_weights
+    from textclf.training.trainer import build_trainer, doc_metric, strata_of, to_dataset
 
     say = (lambda *a, **k: None) if quiet else console.print
     final = runs.check_output(cfg.output, cfg.overwrite)
@@ -60,58 +73,87 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
     model = load_classifier(cfg.model, labels=labels)
     counts = apply_freezing(model, cfg.freeze, cfg.unfreeze_last)
     tr, va, te = (data.splits[s] for s in ("train", "validation", "test"))
-    y = {s: labels.encode(data.splits[s].labels, source=f"The {s} split") for s in data.splits}
-    weights = class_weights(y["train"], len(labels.names), cfg.class_weights)
-    say(f"task {labels.task}, labels {', '.join(labels.names)}"
+    y = {s: _targets(labels, data.splits[s], s) for s in data.splits}
+    if labels.multi_label:
+        weights = pos_weights(y["train"], cfg.class_weights)
+    else:
+        weights = class_weights(y["train"].tolist(), len(labels.names), cfg.class_weights)
+    say(f"task {labels.task}{' (text pairs)' if data.has_pairs else ''}, "
+        + (f"{len(labels.names)} labels" if labels.multi_label else f"labels {', '.join(labels.names)}")
         + (f" (positive: {labels.positive})" if labels.positive else "")
         + f"; trainable params {counts['trainable']:,}/{counts['total']:,}"
-        + (f"; class weights {', '.join(f'{w:.2f}' for w in weights)}" if weights else ""))
+        + (f"; {'pos' if labels.multi_label else 'class'} weights "
+           f"{', '.join(f'{w:.2f}' for w in weights[:8])}{' ...' if len(weights) > 8 else ''}"
+           if weights else ""))
 
-    train_ds = to_dataset(tokenizer, tr.texts, y["train"], cfg.max_length)
-    valid_ds = to_dataset(tokenizer, va.texts, y["validation"], cfg.max_length)
-    # validation order does not matter to its metric: sort by length so eval batches barely pad
-    valid_ds = valid_ds.select(np.argsort([len(x) for x in valid_ds["input_ids"]], kind="stable"))
+    enc = dict(max_length=cfg.max_length, long_text=cfg.long_text, stride=cfg.stride)
+    train_feats = encode(tokenizer, tr.texts, tr.pairs, **enc)
+    train_ds, _ = to_dataset(train_feats, y["train"])
+    valid_ds, valid_doc = to_dataset(encode(tokenizer, va.texts, va.pairs, **enc), y["validation"],
+                                     sort_by_length=True)
+    if cfg.long_text == "chunk":
+        say(f"long texts split into windows: {len(train_ds)} training windows from {len(tr.texts)} texts")
+    strata = strata_of(np.asarray(train_ds["labels"])) if labels.multi_label else None
     final.parent.mkdir(parents=True, exist_ok=True)
     with runs.atomic_dir(final, overwrite=cfg.overwrite) as tmp:
         (tmp / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
         runs.write_json(tmp / "splits.json", {"seed": cfg.seed, **data.split_ids()})
-        trainer, summary = build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels,
-                                         str(tmp / "checkpoints"), weights, print_fn=say)
+        trainer, summary = build_trainer(
+            cfg, model, tokenizer, train_ds, valid_ds, labels, str(tmp / "checkpoints"), weights,
+            doc_metric(labels, y["validation"], valid_doc, cfg.aggregate), strata=strata, print_fn=say)
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
         model = trainer.model
+
+        def logits_of(split):
+            return batched_logits(model, tokenizer, split.texts, pairs=split.pairs,
+                                  aggregate_how=cfg.aggregate, **enc)
+        thresholds = None
+        if labels.multi_label:   # per-label thresholds, tuned on validation, saved with the model
+            thresholds = tune_thresholds(y["validation"], sigmoid(logits_of(va)))
         model.config.textclf = {"positive_label": labels.positive, "max_length": cfg.max_length,
-                                "base_model": cfg.model, "task": labels.task}
+                                "base_model": cfg.model, "task": labels.task,
+                                "text_pair": data.has_pairs, "long_text": cfg.long_text,
+                                "stride": cfg.stride, "aggregate": cfg.aggregate,
+                                "thresholds": thresholds}
         model.save_pretrained(tmp / runs.MODEL_DIR, safe_serialization=True)
         tokenizer.save_pretrained(tmp / runs.MODEL_DIR)
         shutil.rmtree(tmp / "checkpoints", ignore_errors=True)
 
         say("scoring the test split ...")
-        probs = softmax(batched_logits(model, tokenizer, te.texts, max_length=cfg.max_length))
-        metrics = {"test": classification_metrics(y["test"], probs, labels)}
+        logits = logits_of(te)
+        probs = sigmoid(logits) if labels.multi_label else softmax(logits)
+        train_counts = y["train"].sum(0) if labels.multi_label else None
+        metrics = {"test": score(y["test"], probs, labels, thresholds, train_counts)}
+        if data.test_is_validation:
+            metrics["test"]["scored_on"] = "validation (the test file has no labels)"
         if cfg.baseline:
-            def score_fn(t, p):
-                return primary_score(t, p, labels)
-            base = tfidf_baseline(tr.texts, y["train"], va.texts, y["validation"], te.texts,
-                                  len(labels.names), score_fn)
-            metrics["baseline"] = classification_metrics(y["test"], base["probs"], labels)
+            say("fitting the TF-IDF baseline ...")
+            base = tfidf_baseline(join_pairs(tr.texts, tr.pairs), y["train"],
+                                  join_pairs(va.texts, va.pairs), y["validation"],
+                                  join_pairs(te.texts, te.pairs), labels)
+            metrics["baseline"] = score(y["test"], base["probs"], labels, base["thresholds"],
+                                        train_counts)
             metrics["baseline"]["C"] = base["C"]
             metrics["baseline"]["seconds"] = base["seconds"]
-            metrics["comparison"] = paired_comparison(y["test"], probs, base["probs"])
+            metrics["comparison"] = paired_comparison(y["test"], probs, base["probs"],
+                                                      thresholds, base["thresholds"])
         best_valid = trainer.state.best_metric
         best_epoch = next((round(h["epoch"]) for h in trainer.state.log_history
                            if h.get(f"eval_{labels.primary_metric}") == best_valid), None)
         metrics["training"] = {"seconds": seconds, "epochs_run": trainer.state.epoch,
                                "best_epoch": best_epoch, "best_valid": best_valid,
-                               "train_rows": len(tr.texts), "epochs": summary.lines}
+                               "train_rows": len(tr.texts), "train_windows": len(train_ds),
+                               "epochs": summary.lines}
         metrics["data"] = report
         runs.write_json(tmp / "metrics.json", metrics)
         with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as f:
             for h in trainer.state.log_history:
                 f.write(json.dumps(h) + "\n")
-        _write_predictions(tmp / "test_predictions.csv", te.texts, te.labels, probs, labels.names)
-        plot_confusion(metrics["test"], tmp / "confusion_matrix.png")
+        _write_predictions(tmp / "test_predictions.csv", te.texts, te.labels, probs, labels,
+                           thresholds, te.pairs)
+        plot_results(metrics["test"], tmp)
         (tmp / "report.md").write_text(run_report(final.name, cfg, metrics, report), encoding="utf-8")
     if not quiet:
         print_metrics(console, metrics["test"], metrics.get("baseline"))
@@ -121,41 +163,77 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
     return Run(final, metrics)
 
 
-def _write_predictions(path, texts, true, probs, names) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", *(["true_label"] if true is not None else []), "label", "score",
-                    *[f"prob_{n}" for n in names]])
-        for i, t in enumerate(texts):
-            j = int(np.argmax(probs[i]))
-            w.writerow([t, *([true[i]] if true is not None else []), names[j], f"{probs[i, j]:.6f}",
-                        *[f"{p:.6f}" for p in probs[i]]])
+def prediction_columns(probs: np.ndarray, labels, thresholds=None) -> dict[str, list]:
+    """Output columns for predictions: label + score (single-label) or labels (multi-label,
+    comma-joined, those at/above their thresholds), then prob_<name> for every label."""
+    names = labels.names
+    cols: dict[str, list] = {}
+    if labels.multi_label:
+        chosen = apply_thresholds(probs, thresholds)
+        cols["labels"] = [",".join(n for n, c in zip(names, row) if c) for row in chosen]
+    else:
+        best = probs.argmax(axis=1)
+        cols["label"] = [names[j] for j in best]
+        cols["score"] = [round(float(probs[i, j]), 6) for i, j in enumerate(best)]
+    for j, n in enumerate(names):
+        cols[f"prob_{n}"] = [round(float(v), 6) for v in probs[:, j]]
+    return cols
 
 
-def evaluate(model_path: str, data_cfg: DataConfig, *, quiet: bool = False) -> dict:
+def _true_label(value) -> str:
+    return ",".join(value) if isinstance(value, tuple) else value
+
+
+def _write_predictions(path, texts, true, probs, labels, thresholds=None, pairs=None) -> None:
+    import pandas as pd
+
+    df = pd.DataFrame({"text": texts})
+    if pairs is not None:
+        df["text_pair"] = pairs
+    if true is not None:
+        df["true_label"] = [_true_label(v) for v in true]
+    for k, v in prediction_columns(probs, labels, thresholds).items():
+        df[k] = v
+    df.to_csv(path, index=False)
+
+
+def evaluate(model_path: str, data_cfg: DataConfig, *, quiet: bool = False,
+             threshold: float | None = None) -> dict:
     """Score a saved model on every row of a labelled file."""
     from textclf.data.load import load_labelled
     from textclf.inference.predictor import Predictor
 
     predictor = Predictor.load(model_path)
+    space = predictor.labels
     d = load_labelled(data_cfg.train, text_col=data_cfg.text_col, label_col=data_cfg.label_col,
-                      no_header=data_cfg.no_header, columns=data_cfg.columns, sep=data_cfg.sep)
-    if data_cfg.normalize_labels:   # map case/space variants onto the model's own spelling
+                      no_header=data_cfg.no_header, columns=data_cfg.columns, sep=data_cfg.sep,
+                      text_pair_col=data_cfg.text_pair_col, label_cols=data_cfg.label_cols,
+                      label_sep=data_cfg.label_sep,
+                      label_names=list(space.names) if space.multi_label else None,
+                      task="multilabel" if space.multi_label else "single")
+    if predictor.text_pair and d.pairs is None:
+        raise DataError(f"The model classifies text pairs but {data_cfg.train} has no second text "
+                        "column; pass --text-pair-col.")
+    if data_cfg.normalize_labels and not space.multi_label:   # map variants onto the model's spelling
         from textclf.data.labels import match_labels
-        d.labels = match_labels(d.labels, predictor.labels.names)
-    y = predictor.labels.encode(d.labels, source=str(data_cfg.train))
-    probs = predictor.predict_proba(d.texts, progress=not quiet)
-    m = classification_metrics(y, probs, predictor.labels)
+        d.labels = match_labels(d.labels, space.names)
+    y = np.asarray(space.encode(d.labels, source=str(data_cfg.train)))
+    probs = predictor.predict_proba(d.texts, d.pairs, progress=not quiet)
+    thresholds = None
+    if space.multi_label:
+        thresholds = [threshold] * len(space.names) if threshold is not None else predictor.thresholds
+    m = score(y, probs, space, thresholds)
     if not quiet:
         print_metrics(console, m, title=f"Evaluation on {Path(data_cfg.train).name}")
     return m
 
 
 def predict_file(model_path: str, input_path: str, output_path: str, *, text_col: str | None = None,
-                 overwrite: bool = False, max_batch_tokens: int = 8192) -> int:
-    """Read a CSV/JSONL/... file, write the same rows plus label, score, prob_<class> columns."""
-    from textclf.data.load import TEXT_NAMES, pick_column, read_table
-    from textclf.errors import DataError
+                 text_pair_col: str | None = None, overwrite: bool = False,
+                 max_batch_tokens: int = 8192, threshold: float | None = None) -> int:
+    """Read a CSV/JSONL/... file, write the same rows plus label/score (or labels) and
+    prob_<class> columns."""
+    from textclf.data.load import TEXT_NAMES, pick_column, pick_pair, read_table
     from textclf.inference.predictor import Predictor
 
     out = runs.check_output(output_path, overwrite)
@@ -164,15 +242,23 @@ def predict_file(model_path: str, input_path: str, output_path: str, *, text_col
         raise DataError(f"Output {out} must end in .csv, .tsv or .jsonl.")
     predictor = Predictor.load(model_path)
     df = read_table(input_path)
-    col = pick_column(df, text_col, TEXT_NAMES, "text", "--text-col")
+    pairs = None
+    if predictor.text_pair:
+        cols = pick_pair(df, text_col, text_pair_col)
+        if cols is None:
+            raise DataError(f"The model classifies text pairs; {input_path} needs two text columns "
+                            f"(--text-col and --text-pair-col; columns are: {', '.join(df.columns)}).")
+        col, pcol = cols
+        pairs = df[pcol].fillna("").astype(str).tolist()
+    else:
+        col = pick_column(df, text_col, TEXT_NAMES, "text", "--text-col")
     texts = df[col].fillna("").astype(str).tolist()
-    probs = predictor.predict_proba(texts, max_batch_tokens=max_batch_tokens, progress=True)
-    names = predictor.labels.names
-    best = probs.argmax(axis=1)
-    df["label"] = [names[j] for j in best]
-    df["score"] = probs[np.arange(len(texts)), best]
-    for j, n in enumerate(names):
-        df[f"prob_{n}"] = probs[:, j]
+    probs = predictor.predict_proba(texts, pairs, max_batch_tokens=max_batch_tokens, progress=True)
+    thresholds = predictor.thresholds
+    if threshold is not None and thresholds is not None:
+        thresholds = [threshold] * len(thresholds)
+    for k, v in prediction_columns(probs, predictor.labels, thresholds).items():
+        df[k] = v
     tmp = out.with_name(f".{out.name}.partial")
     if suffix == ".jsonl":
         df.to_json(tmp, orient="records", lines=True, force_ascii=False)

@@ -21,12 +21,27 @@ def _columns(value: Optional[str]) -> Optional[list[str]]:
     return [c.strip() for c in value.split(",")] if value else None
 
 
+def _split_map(value: Optional[str]) -> Optional[dict[str, str]]:
+    if not value:
+        return None
+    from textclf.errors import DataError
+    pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
+    if any(len(p) != 2 for p in pairs):
+        raise DataError(f"--split-map {value!r} must look like TRAIN=train,TRIAL=validation,TEST=test.")
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
 def _data_config(path, valid, test, text_col, label_col, no_header, columns, sep, normalize_labels,
-                 positive_label):
+                 positive_label, text_pair_col=None, label_cols=None, label_sep=None,
+                 label_names=None, task=None, split_col=None, split_map=None):
     from textclf.config import DataConfig
+    extra = dict(text_pair_col=text_pair_col, label_cols=_columns(label_cols), label_sep=label_sep,
+                 label_names=label_names, task=task, split_col=split_col,
+                 split_map=_split_map(split_map))
     return DataConfig(train=path, valid=valid, test=test, text_col=text_col, label_col=label_col,
                       no_header=no_header, columns=_columns(columns), sep=sep,
-                      normalize_labels=normalize_labels, positive_label=positive_label)
+                      normalize_labels=normalize_labels, positive_label=positive_label,
+                      **{k: v for k, v in extra.items() if v is not None})
 
 
 TEXT_COL = typer.Option(None, "--text-col", help="Text column (default: picked from common names).")
@@ -36,6 +51,19 @@ COLUMNS = typer.Option(None, "--columns", help="Comma-separated column names for
 SEP = typer.Option(None, "--sep", help="Field separator (default: from the extension / first line).")
 NORMALIZE = typer.Option(False, "--normalize-labels",
                          help="Merge labels that differ only by case or whitespace.")
+PAIR_COL = typer.Option(None, "--text-pair-col",
+                        help="Second text of a sentence pair (default: found for sentence1/sentence2, "
+                             "premise/hypothesis, question/sentence ...).")
+LABEL_COLS = typer.Option(None, "--label-cols",
+                          help="Multi-label: 0/1 or true/false columns, comma-separated names or globs ('Is*').")
+LABEL_SEP = typer.Option(None, "--label-sep", help="Multi-label: separator of label lists in --label-col (default ,).")
+LABEL_NAMES = typer.Option(None, "--label-names",
+                           help="Names for integer label ids: a file with one per line, or a,b,c.")
+TASK = typer.Option(None, "--task", help="auto|single|multilabel (auto: multi-label when labels are lists or columns).")
+SPLIT_COL = typer.Option(None, "--split-col", help="Column holding each row's split (train/dev/test ...).")
+SPLIT_MAP = typer.Option(None, "--split-map", help="Map split values, e.g. TRAIN=train,TRIAL=validation,TEST=test.")
+THRESHOLD = typer.Option(None, "--threshold", help="Multi-label: one decision threshold for every label "
+                                                  "(default: the per-label ones tuned on validation).")
 
 
 @app.command()
@@ -46,6 +74,9 @@ def train(
     text_col: Optional[str] = TEXT_COL, label_col: Optional[str] = LABEL_COL,
     no_header: bool = NO_HEADER, columns: Optional[str] = COLUMNS, sep: Optional[str] = SEP,
     normalize_labels: bool = NORMALIZE,
+    text_pair_col: Optional[str] = PAIR_COL, label_cols: Optional[str] = LABEL_COLS,
+    label_sep: Optional[str] = LABEL_SEP, label_names: Optional[str] = LABEL_NAMES,
+    task: Optional[str] = TASK, split_col: Optional[str] = SPLIT_COL, split_map: Optional[str] = SPLIT_MAP,
     positive_label: Optional[str] = typer.Option(None, "--positive-label",
                                                  help="Binary: the class whose F1 selects the model (default: minority)."),
     model: str = typer.Option("default", "--model", help="'default' (packaged all-MiniLM-L6-v2), a local dir, or a hub id."),
@@ -55,11 +86,16 @@ def train(
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     learning_rate: Optional[float] = typer.Option(None, "--lr", "--learning-rate"),
     max_length: Optional[int] = typer.Option(None, "--max-length"),
-    class_weights: Optional[str] = typer.Option(None, "--class-weights", help="auto|none|balanced"),
+    class_weights: Optional[str] = typer.Option(None, "--class-weights", help="auto|none|balanced|sqrt"),
     loss: Optional[str] = typer.Option(None, "--loss", help="ce|focal"),
     freeze: Optional[str] = typer.Option(None, "--freeze", help="none|embeddings|base"),
     unfreeze_last: Optional[int] = typer.Option(None, "--unfreeze-last"),
     no_length_grouping: bool = typer.Option(False, "--no-length-grouping"),
+    long_text: Optional[str] = typer.Option(None, "--long-text",
+                                            help="truncate|chunk: texts over --max-length are cut, or split "
+                                                 "into overlapping windows whose logits are averaged."),
+    stride: Optional[int] = typer.Option(None, "--stride", help="chunk: tokens shared by neighbouring windows."),
+    aggregate: Optional[str] = typer.Option(None, "--aggregate", help="chunk: mean|max of window logits."),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early-stopping patience in epochs (0 = off)."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the TF-IDF baseline."),
@@ -72,11 +108,13 @@ def train(
     from textclf.config import TrainConfig
 
     d = _data_config(data, valid, test, text_col, label_col, no_header, columns, sep,
-                     normalize_labels, positive_label)
+                     normalize_labels, positive_label, text_pair_col, label_cols, label_sep,
+                     label_names, task, split_col, split_map)
     flags = dict(output=output, model=model if model != "default" or not config else None,
                  epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                  max_length=max_length, class_weights=class_weights, loss=loss, freeze=freeze,
-                 unfreeze_last=unfreeze_last, early_stopping_patience=patience, seed=seed)
+                 unfreeze_last=unfreeze_last, early_stopping_patience=patience, seed=seed,
+                 long_text=long_text, stride=stride, aggregate=aggregate)
     flags = {k: v for k, v in flags.items() if v is not None}
     if no_length_grouping:
         flags["length_grouping"] = False
@@ -99,6 +137,8 @@ def evaluate(
     text_col: Optional[str] = TEXT_COL, label_col: Optional[str] = LABEL_COL,
     no_header: bool = NO_HEADER, columns: Optional[str] = COLUMNS, sep: Optional[str] = SEP,
     normalize_labels: bool = NORMALIZE,
+    text_pair_col: Optional[str] = PAIR_COL, label_cols: Optional[str] = LABEL_COLS,
+    label_sep: Optional[str] = LABEL_SEP, threshold: Optional[float] = THRESHOLD,
     output: Optional[str] = typer.Option(None, "--output", help="Write the metrics as JSON here."),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ):
@@ -109,7 +149,8 @@ def evaluate(
     if output:
         runs.check_output(output, overwrite)
     m = run_eval(model, _data_config(data, None, None, text_col, label_col, no_header, columns, sep,
-                                     normalize_labels, None))
+                                     normalize_labels, None, text_pair_col, label_cols, label_sep),
+                 threshold=threshold)
     if output:
         runs.write_json(output, m)
 
@@ -120,7 +161,10 @@ def predict(
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify."),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="CSV/TSV/JSONL/Parquet file of texts."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Where to write rows + predictions (.csv/.tsv/.jsonl)."),
-    text_col: Optional[str] = TEXT_COL,
+    pair: Optional[List[str]] = typer.Option(None, "--pair",
+                                             help="Second text for each text (sentence-pair models); repeat per text."),
+    text_col: Optional[str] = TEXT_COL, text_pair_col: Optional[str] = PAIR_COL,
+    threshold: Optional[float] = THRESHOLD,
     max_batch_tokens: int = typer.Option(8192, "--max-batch-tokens"),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ):
@@ -131,16 +175,27 @@ def predict(
         if not output:
             raise DataError("--input needs --output FILE (.csv, .tsv or .jsonl).")
         from textclf.api import predict_file
-        n = predict_file(model, input, output, text_col=text_col, overwrite=overwrite,
-                         max_batch_tokens=max_batch_tokens)
+        n = predict_file(model, input, output, text_col=text_col, text_pair_col=text_pair_col,
+                         overwrite=overwrite, max_batch_tokens=max_batch_tokens, threshold=threshold)
         Console().print(f"wrote {n} predictions to {output}")
         return
     if not texts:
         raise DataError("Give texts to classify, or --input FILE --output FILE.")
     from textclf.inference.predictor import Predictor
-    for text, p in zip(texts, Predictor.load(model).predict(texts, max_batch_tokens=max_batch_tokens)):
+    predictor = Predictor.load(model)
+    if predictor.text_pair and len(pair or []) != len(texts):
+        raise DataError(f"This model classifies text pairs: give one --pair per text "
+                        f"({len(texts)} texts, {len(pair or [])} --pair).")
+    if pair and not predictor.text_pair:
+        raise DataError("--pair is for sentence-pair models; this model classifies single texts.")
+    preds = predictor.predict(texts, pair or None, max_batch_tokens=max_batch_tokens, threshold=threshold)
+    for text, p in zip(texts, preds):
         short = text if len(text) <= 70 else text[:67] + "..."
-        print(f"{p['label']}\t{p['score']:.4f}\t{short}")
+        if predictor.labels.multi_label:
+            shown = ", ".join(f"{q['label']} {q['score']:.3f}" for q in p) or "(no label above threshold)"
+            print(f"{shown}\t{short}")
+        else:
+            print(f"{p['label']}\t{p['score']:.4f}\t{short}")
 
 
 @data_app.command("check")
@@ -150,6 +205,9 @@ def data_check(
     text_col: Optional[str] = TEXT_COL, label_col: Optional[str] = LABEL_COL,
     no_header: bool = NO_HEADER, columns: Optional[str] = COLUMNS, sep: Optional[str] = SEP,
     normalize_labels: bool = NORMALIZE,
+    text_pair_col: Optional[str] = PAIR_COL, label_cols: Optional[str] = LABEL_COLS,
+    label_sep: Optional[str] = LABEL_SEP, label_names: Optional[str] = LABEL_NAMES,
+    task: Optional[str] = TASK, split_col: Optional[str] = SPLIT_COL, split_map: Optional[str] = SPLIT_MAP,
     model: str = typer.Option("default", "--model", help="Tokenizer used for length statistics."),
     max_length: int = typer.Option(128, "--max-length"),
     seed: int = typer.Option(42, "--seed"),
@@ -160,7 +218,8 @@ def data_check(
     from textclf.models.base import load_tokenizer
 
     d = _data_config(data, valid, test, text_col, label_col, no_header, columns, sep,
-                     normalize_labels, None)
+                     normalize_labels, None, text_pair_col, label_cols, label_sep, label_names, task,
+                     split_col, split_map)
     prepared = prepare(d, seed=seed, check_labels=False)
     print_report(data_report(prepared, load_tokenizer(model), max_length), Console())
 

@@ -28,6 +28,13 @@ class DataConfig(BaseModel):
     positive_label: str | None = None
     valid_size: float = 0.15
     test_size: float = 0.15
+    text_pair_col: str | None = None          # sentence pairs: the second text
+    label_cols: list[str] | None = None       # multi-label: 0/1 columns, names or globs ('Is*')
+    label_sep: str | None = None              # multi-label: one column of delimited label lists
+    label_names: str | None = None            # names for label ids: a file (one per line) or a,b,c
+    task: Literal["auto", "single", "multilabel"] = "auto"
+    split_col: str | None = None              # a column saying train/validation/test per row
+    split_map: dict[str, str] | None = None   # its values -> train/validation/test
 
 
 class TrainConfig(BaseModel):
@@ -43,12 +50,15 @@ class TrainConfig(BaseModel):
     learning_rate: float = Field(1e-4, gt=0)
     weight_decay: float = 0.01
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    class_weights: Literal["auto", "none", "balanced"] = "auto"
+    class_weights: Literal["auto", "none", "balanced", "sqrt"] = "auto"
     loss: Literal["ce", "focal"] = "ce"
     focal_gamma: float = 2.0
     freeze: Literal["none", "embeddings", "base"] = "none"
     unfreeze_last: int = Field(0, ge=0)
     length_grouping: bool = True
+    long_text: Literal["truncate", "chunk"] = "truncate"
+    stride: int = Field(32, ge=0)             # chunk: tokens shared by neighbouring windows
+    aggregate: Literal["mean", "max"] = "mean"  # chunk: how window logits make a document's
     early_stopping_patience: int = Field(2, ge=0)
     save_total_limit: int = Field(2, ge=1)
     seed: int = 42

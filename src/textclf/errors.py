@@ -12,6 +12,14 @@ class DataError(TextclfError):
     """The data file cannot be used as given."""
 
 
+class MissingColumnError(DataError):
+    """A column the command needs is not in the file (`what`: "text", "label", ...)."""
+
+    def __init__(self, message: str, what: str):
+        super().__init__(message)
+        self.what = what
+
+
 class ModelError(TextclfError):
     """The model name or directory cannot be resolved or loaded."""
 

@@ -8,29 +8,44 @@ import numpy as np
 from textclf.data.prepare import PreparedData
 
 
-def token_lengths(texts: list[str], tokenizer) -> np.ndarray:
-    enc = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+def token_lengths(texts: list[str], tokenizer, pairs: list[str] | None = None) -> np.ndarray:
+    enc = tokenizer(texts, pairs, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
     return np.array([len(ids) for ids in enc])
 
 
+def _label_counts(labels: list, names) -> dict[str, int]:
+    """Rows per label; a multi-label row counts once for each label it carries."""
+    counts = Counter(v for row in labels for v in (row if isinstance(row, tuple) else (row,)))
+    return {n: counts[n] for n in names}
+
+
 def data_report(data: PreparedData, tokenizer=None, max_length: int = 128) -> dict:
-    names = sorted({lab for s in data.splits.values() for lab in s.labels})
+    if data.labels.multi_label:
+        names = list(data.labels.names)
+    else:
+        names = sorted({lab for s in data.splits.values() for lab in s.labels})
     report: dict = {
+        "task": data.labels.task + (" (text pairs)" if data.has_pairs else ""),
         "rows": {s: len(sp.texts) for s, sp in data.splits.items()},
         "dropped": data.dropped,
         "duplicate_rows": data.duplicates.duplicate_rows,
         "conflicting_duplicates": [{"text": t[:120], "labels": labs}
                                    for t, labs in data.duplicates.conflicting],
         "label_variants": data.variants,
-        "labels": {s: {n: Counter(sp.labels)[n] for n in names} for s, sp in data.splits.items()},
+        "labels": {s: _label_counts(sp.labels, names) for s, sp in data.splits.items()},
         "notes": data.notes,
     }
     if tokenizer is not None:
-        lengths = token_lengths([t for s in data.splits.values() for t in s.texts], tokenizer)
+        splits = list(data.splits.values())
+        pairs = [p for s in splits for p in s.pairs] if data.has_pairs else None
+        lengths = token_lengths([t for s in splits for t in s.texts], tokenizer, pairs)
         report["token_length"] = {f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 95, 99)}
         report["token_length"]["max"] = int(lengths.max())
         report["max_length"] = max_length
         report["over_max_length"] = int((lengths > max_length).sum())
+    if data.labels.multi_label:
+        report["label_cardinality"] = {s: round(float(np.mean([len(r) for r in sp.labels])), 4)
+                                       for s, sp in data.splits.items()}
     return report
 
 
@@ -45,7 +60,7 @@ def warnings(report: dict) -> list[str]:
         out.append("dropped rows: " + ", ".join(f"{n} with {k}" for k, n in report["dropped"].items()))
     if report.get("over_max_length"):
         out.append(f"{report['over_max_length']} texts exceed max_length={report['max_length']} "
-                   "tokens and will be truncated")
+                   "tokens (truncated, or split into windows with --long-text chunk)")
     return out + list(report["notes"])
 
 
@@ -60,6 +75,9 @@ def to_markdown(report: dict) -> str:
         lines.append(f"| {lab} | " + " | ".join(cells) + " |")
     lines.append("| **rows** | " + " | ".join(str(report["rows"][s]) for s in splits) + " |")
     lines.append("")
+    lines.append(f"- task: {report['task']}")
+    if "label_cardinality" in report:
+        lines.append("- labels per row: " + ", ".join(f"{k} {v:.3f}" for k, v in report["label_cardinality"].items()))
     lines.append(f"- duplicate rows (normalised text): {report['duplicate_rows']} "
                  "(kept within one split)")
     if "token_length" in report:
@@ -82,6 +100,9 @@ def print_report(report: dict, console) -> None:
                              for s in splits])
     table.add_row("[bold]rows", *[f"[bold]{report['rows'][s]}" for s in splits])
     console.print(table)
+    console.print(f"task: {report['task']}")
+    if "label_cardinality" in report:
+        console.print("labels per row: " + ", ".join(f"{k} {v:.3f}" for k, v in report["label_cardinality"].items()))
     console.print(f"duplicate rows (normalised text): {report['duplicate_rows']}, kept within one split")
     if "token_length" in report:
         tl = report["token_length"]

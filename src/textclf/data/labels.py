@@ -45,9 +45,12 @@ def _sort_key(name: str):
 class LabelSpace:
     names: tuple[str, ...]
     positive: str | None = None   # binary only: the class whose F1 is the primary metric
+    multi_label: bool = False     # each text carries a set of labels (0, 1 or more)
 
     @property
     def task(self) -> str:
+        if self.multi_label:
+            return "multilabel"
         return "binary" if len(self.names) == 2 else "multiclass"
 
     @property
@@ -66,14 +69,44 @@ class LabelSpace:
     def primary_metric(self) -> str:
         return "f1_positive" if self.task == "binary" else "macro_f1"
 
-    def encode(self, values: list[str], source: str = "the data") -> list[int]:
+    def encode(self, values: list, source: str = "the data"):
+        """Single-label: a list of ids. Multi-label (values are label tuples): an (n, k) 0/1 matrix."""
         ids = self.label2id
-        unknown = sorted({v for v in values if v not in ids})
+        if self.multi_label:
+            unknown = sorted({v for row in values for v in row if v not in ids})
+        else:
+            unknown = sorted({v for v in values if v not in ids})
         if unknown:
             shown = ", ".join(repr(u) for u in unknown[:5])
             raise DataError(f"{source} has labels the model does not know ({shown}); "
                             f"known labels are: {', '.join(self.names)}.")
+        if self.multi_label:
+            import numpy as np
+            out = np.zeros((len(values), len(self.names)), dtype=np.float32)
+            for r, row in enumerate(values):
+                out[r, [ids[v] for v in row]] = 1.0
+            return out
         return [ids[v] for v in values]
+
+    @classmethod
+    def from_label_sets(cls, sets: list[tuple[str, ...]], names: list[str] | None = None) -> "LabelSpace":
+        """Multi-label: names in the given order (e.g. a names file), else sorted; every name must
+        occur at least once, since a label without positives can be neither learned nor scored."""
+        counts = Counter(v for row in sets for v in row)
+        if names is None:
+            names = sorted(counts, key=_sort_key)
+        variants = label_variants(list(names))
+        if variants:
+            shown = "; ".join("/".join(g) for g in variants.values())
+            raise DataError(f"Labels differ only by case or whitespace ({shown}); "
+                            "pass --normalize-labels to merge them.")
+        if len(names) < 2:
+            raise DataError(f"Multi-label data needs at least two labels; found {len(names)}.")
+        never = [n for n in names if counts[n] == 0]
+        if never:
+            raise DataError(f"Label {never[0]!r} has no positive example in the training data; "
+                            "drop it or add examples.")
+        return cls(names=tuple(names), multi_label=True)
 
     @classmethod
     def from_values(cls, values: list[str], positive: str | None = None) -> "LabelSpace":
@@ -100,4 +133,5 @@ class LabelSpace:
     def from_config(cls, config) -> "LabelSpace":
         names = tuple(config.id2label[i] for i in range(len(config.id2label)))
         extra = getattr(config, "textclf", None) or {}
-        return cls(names=names, positive=extra.get("positive_label"))
+        multi = getattr(config, "problem_type", None) == "multi_label_classification"
+        return cls(names=names, positive=extra.get("positive_label"), multi_label=multi)

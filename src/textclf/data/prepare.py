@@ -2,21 +2,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from textclf.config import DataConfig
 from textclf.data.labels import LabelSpace, label_variants, normalize_labels
 from textclf.data.load import LabelledData, load_labelled
-from textclf.errors import DataError
 from textclf.data.split import (SPLITS, Duplicates, cross_split_duplicates, find_duplicates,
                                 stratified_group_split)
+from textclf.errors import DataError, MissingColumnError
+
+SPLIT_ALIASES = {
+    "train": "train", "training": "train", "trn": "train",
+    "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",
+    "development": "validation", "trial": "validation",
+    "test": "test", "testing": "test", "tst": "test",
+}
 
 
 @dataclass
 class Split:
     texts: list[str]
-    labels: list[str]
+    labels: list          # a label per row; a tuple of labels per row for multi-label data
     source: str
-    rows: list[int]     # row numbers within `source`, so the split can be reproduced
+    rows: list[int]       # row numbers within `source`, so the split can be reproduced
+    pairs: list[str] | None = None
 
 
 @dataclass
@@ -27,67 +36,145 @@ class PreparedData:
     dropped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     variants: dict[str, list[str]] = field(default_factory=dict)
+    test_is_validation: bool = False   # the test file had no labels: scored on validation
 
     def split_ids(self) -> dict:
         return {name: {"file": s.source, "rows": s.rows} for name, s in self.splits.items()}
 
+    @property
+    def has_pairs(self) -> bool:
+        return self.splits["train"].pairs is not None
 
-def _load(path: str, cfg: DataConfig) -> LabelledData:
+
+def read_label_names(spec: str | None) -> list[str] | None:
+    """Label names for label ids: a file with one name per line, or a comma-separated list."""
+    if not spec:
+        return None
+    path = Path(spec)
+    if path.is_file():
+        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        names = [n.strip() for n in spec.split(",") if n.strip()]
+    if len(names) < 2:
+        raise DataError(f"--label-names {spec} gives {len(names)} name(s); give a file with one "
+                        "name per line or a comma-separated list.")
+    return names
+
+
+def _load(path: str, cfg: DataConfig, *, task: str | None = None, split_col: str | None = None,
+          require_labels: bool = True) -> LabelledData:
     return load_labelled(path, text_col=cfg.text_col, label_col=cfg.label_col,
-                         no_header=cfg.no_header, columns=cfg.columns, sep=cfg.sep)
+                         no_header=cfg.no_header, columns=cfg.columns, sep=cfg.sep,
+                         text_pair_col=cfg.text_pair_col, label_cols=cfg.label_cols,
+                         label_sep=cfg.label_sep, label_names=read_label_names(cfg.label_names),
+                         task=task or cfg.task, split_col=split_col, require_labels=require_labels)
 
 
-def _subset(d: LabelledData, idx: list[int]) -> Split:
-    return Split([d.texts[i] for i in idx], [d.labels[i] for i in idx], d.source,
-                 [d.rows[i] for i in idx])
+def _by_split_column(main: LabelledData, cfg: DataConfig) -> dict[str, LabelledData]:
+    mapping = {str(k).strip().lower(): v for k, v in (cfg.split_map or {}).items()}
+    bad_target = sorted(set(mapping.values()) - set(SPLITS))
+    if bad_target:
+        raise DataError(f"--split-map maps to {bad_target[0]!r}; targets must be train, validation or test.")
+    seen = sorted(set(main.split))
+    target = {}
+    for v in seen:
+        t = mapping.get(v.lower()) or SPLIT_ALIASES.get(v.lower())
+        if t is None:
+            raise DataError(f"Split column value {v!r} is not train/validation/test; map it, e.g. "
+                            f"--split-map {v}=test (values found: {', '.join(seen)}).")
+        target[v] = t
+    out = {}
+    for s in SPLITS:
+        idx = [i for i, v in enumerate(main.split) if target[v] == s]
+        if idx:
+            out[s] = main.subset(idx)
+    if "train" not in out:
+        raise DataError(f"No row of the split column '{cfg.split_col}' maps to train.")
+    return out
+
+
+def _to_split(d: LabelledData, idx: list[int] | None = None) -> Split:
+    d = d if idx is None else d.subset(idx)
+    return Split(d.texts, d.labels, d.source, d.rows, d.pairs)
 
 
 def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> PreparedData:
-    main = _load(cfg.train, cfg)
-    given = {name: _load(p, cfg) for name, p in (("validation", cfg.valid), ("test", cfg.test)) if p}
+    main = _load(cfg.train, cfg, split_col=cfg.split_col)
+    task = "multilabel" if main.multi_label else "single"
+    given: dict[str, LabelledData] = {}
+    notes = [f"picked {', '.join(main.picked)}"] if main.picked else []
+    if cfg.split_col:
+        if cfg.valid or cfg.test:
+            raise DataError("Give either --split-col or --valid/--test files, not both.")
+        given = _by_split_column(main, cfg)
+        dropped_rows, main = main.dropped, given.pop("train")
+        main.dropped = dropped_rows
+    test_is_validation = False
+    for name, path in (("validation", cfg.valid), ("test", cfg.test)):
+        if not path:
+            continue
+        try:
+            given[name] = _load(path, cfg, task=task)
+        except MissingColumnError as exc:
+            if name != "test" or exc.what != "label":
+                raise
+            test_is_validation = True
+            notes.append(f"test file {path} has no labels, so test metrics are computed on the "
+                         "validation split (which also picked the checkpoint)")
     files = [main, *given.values()]
-    variants = label_variants([lab for d in files for lab in d.labels])
-    if cfg.normalize_labels:
+    if main.multi_label:
+        variants = label_variants(sorted({v for d in files for row in d.labels for v in row}))
+    else:
+        variants = label_variants([lab for d in files for lab in d.labels])
+    if cfg.normalize_labels and not main.multi_label:
         merged = normalize_labels([lab for d in files for lab in d.labels])
         for d in files:
             d.labels, merged = merged[:len(d.labels)], merged[len(d.labels):]
-    notes = [f"picked {', '.join(main.picked)}"] if main.picked else []
-    if variants and cfg.normalize_labels:
-        notes.append("merged labels differing only by case/whitespace: "
-                     + "; ".join("/".join(g) for g in variants.values()))
+        if variants:
+            notes.append("merged labels differing only by case/whitespace: "
+                         + "; ".join("/".join(g) for g in variants.values()))
 
-    missing = [s for s in ("validation", "test") if s not in given]
+    missing = [s for s in ("validation", "test") if s not in given and not
+               (s == "test" and test_is_validation)]
     splits: dict[str, Split] = {}
     if missing:
         share = {"validation": cfg.valid_size, "test": cfg.test_size}
-        v = share["validation"] if "validation" in missing else 0.0
-        t = share["test"] if "test" in missing else 0.0
-        idx = stratified_group_split(main.texts, main.labels, valid_size=v, test_size=t, seed=seed)
+        idx = stratified_group_split(main.texts, main.labels, pairs=main.pairs, seed=seed,
+                                     valid_size=share["validation"] if "validation" in missing else 0.0,
+                                     test_size=share["test"] if "test" in missing else 0.0)
         for s in ("train", *missing):
-            splits[s] = _subset(main, idx[s])
+            splits[s] = _to_split(main, idx[s])
     else:
-        splits["train"] = _subset(main, list(range(len(main.texts))))
+        splits["train"] = _to_split(main)
     for s, d in given.items():
-        splits[s] = _subset(d, list(range(len(d.texts))))
-        leaked = cross_split_duplicates(splits["train"].texts, d.texts)
+        splits[s] = _to_split(d)
+        leaked = cross_split_duplicates(splits["train"].texts, d.texts, splits["train"].pairs, d.pairs)
         if leaked:
             notes.append(f"{leaked} {s} texts also occur in train (after normalising case/space)")
+    if test_is_validation:
+        splits["test"] = splits["validation"]
     splits = {s: splits[s] for s in SPLITS}
     empty = [s for s in SPLITS if not splits[s].texts]
     if empty:
         raise DataError(f"The {empty[0]} split is empty: too few distinct texts to split "
                         f"{cfg.train} three ways; add data or give --valid/--test files.")
 
-    all_labels = [lab for d in files for lab in d.labels]
-    if check_labels:
+    if main.multi_label:
+        space = LabelSpace.from_label_sets([r for d in files for r in d.labels], names=main.label_names)
+        rare = [n for n in space.names if sum(n in r for r in splits["train"].labels) < 10]
+        if rare:
+            notes.append(f"{len(rare)} label(s) have fewer than 10 positives in train "
+                         f"({', '.join(rare[:8])}); their scores are unreliable")
+    elif check_labels:
         space = LabelSpace.from_values(splits["train"].labels, positive=cfg.positive_label)
         for s in ("validation", "test"):
             space.encode(splits[s].labels, source=f"The {s} split")
     else:
-        space = LabelSpace(names=tuple(sorted(set(all_labels))))
+        space = LabelSpace(names=tuple(sorted({lab for d in files for lab in d.labels})))
     dropped: dict[str, int] = {}
     for d in files:
         for k, n in d.dropped.items():
             dropped[k] = dropped.get(k, 0) + n
     return PreparedData(splits=splits, labels=space, dropped=dropped, notes=notes, variants=variants,
-                        duplicates=find_duplicates(main.texts, main.labels))
+                        duplicates=find_duplicates(main.texts, main.labels, main.pairs),
+                        test_is_validation=test_is_validation)

@@ -1,7 +1,9 @@
-"""The baseline every report shows: TF-IDF (word 1-2-grams + char 2-5-grams) + LogisticRegression.
+"""The baseline every report shows: TF-IDF (word 1-2-grams + char 2-5-grams) + LogisticRegression
+(one-vs-rest for multi-label; a sentence pair is joined into one text).
 
-Its regularisation C is chosen on the validation split (never on test), like the transformer's
-checkpoint, so the comparison is fair in both directions.
+Its regularisation C, and for multi-label its per-label thresholds, are chosen on the validation
+split (never on test), exactly like the transformer's checkpoint and thresholds, so the
+comparison is fair in both directions.
 """
 from __future__ import annotations
 
@@ -10,16 +12,26 @@ import time
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_union
 
+from textclf.data.labels import LabelSpace
+from textclf.evaluation.metrics import primary_score
+from textclf.evaluation.thresholds import apply_thresholds, tune_thresholds
+
 C_GRID = (1.0, 10.0, 100.0)
+PAIR_JOIN = " ||| "
 
 
-def tfidf_baseline(train_texts, train_y, valid_texts, valid_y, test_texts, num_labels: int,
-                   score_fn, class_weight: str | None = "balanced") -> dict:
-    """Fit on train, pick C by `score_fn(y_true, y_pred)` on validation, predict test.
+def join_pairs(texts: list[str], pairs: list[str] | None) -> list[str]:
+    return list(texts) if pairs is None else [a + PAIR_JOIN + b for a, b in zip(texts, pairs)]
 
-    Returns {"probs": test probabilities (one column per label id), "C": chosen C, "seconds"}.
+
+def tfidf_baseline(train_texts, train_y, valid_texts, valid_y, test_texts, labels: LabelSpace,
+                   class_weight: str | None = "balanced") -> dict:
+    """Fit on train, pick C (and thresholds) on validation, predict test.
+
+    Returns {"probs": test probabilities (one column per label id), "C", "thresholds", "seconds"}.
     """
     start = time.perf_counter()
     features = make_union(
@@ -28,14 +40,26 @@ def tfidf_baseline(train_texts, train_y, valid_texts, valid_y, test_texts, num_l
     )
     x_train = features.fit_transform(train_texts)
     x_valid, x_test = features.transform(valid_texts), features.transform(test_texts)
+    valid_y = np.asarray(valid_y)
+    k = len(labels.names)
     best = None
     for c in C_GRID:
         clf = LogisticRegression(C=c, max_iter=3000, class_weight=class_weight)
-        clf.fit(x_train, train_y)
-        score = score_fn(np.asarray(valid_y), clf.predict(x_valid)) if len(valid_y) else 0.0
+        if labels.multi_label:
+            clf = OneVsRestClassifier(clf, n_jobs=-1).fit(x_train, np.asarray(train_y))
+            probs_valid = clf.predict_proba(x_valid)
+            thresholds = tune_thresholds(valid_y, probs_valid)
+            score = primary_score(valid_y, apply_thresholds(probs_valid, thresholds), labels)
+        else:
+            clf.fit(x_train, train_y)
+            thresholds = None
+            score = primary_score(valid_y, clf.predict(x_valid), labels) if len(valid_y) else 0.0
         if best is None or score > best[0]:
-            best = (score, c, clf)
-    _, c, clf = best
-    probs = np.zeros((len(test_texts), num_labels))
-    probs[:, clf.classes_] = clf.predict_proba(x_test)
-    return {"probs": probs, "C": c, "seconds": time.perf_counter() - start}
+            best = (score, c, clf, thresholds)
+    _, c, clf, thresholds = best
+    if labels.multi_label:
+        probs = clf.predict_proba(x_test)
+    else:
+        probs = np.zeros((len(test_texts), k))
+        probs[:, clf.classes_] = clf.predict_proba(x_test)
+    return {"probs": probs, "C": c, "thresholds": thresholds, "seconds": time.perf_counter() - start}

@@ -14,7 +14,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def primary_score(y_true: np.ndarray, y_pred: np.ndarray, labels: LabelSpace) -> float:
-    """Binary: F1 of the positive (minority) class; multi-class: macro-F1."""
+    """Binary: F1 of the positive (minority) class; multi-class and multi-label: macro-F1
+    (for multi-label, y_true and y_pred are 0/1 matrices)."""
+    if labels.multi_label:
+        return float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
     if labels.task == "binary":
         return float(skm.f1_score(y_true, y_pred, pos_label=labels.positive_id, zero_division=0))
     return float(skm.f1_score(y_true, y_pred, average="macro",
@@ -58,13 +61,54 @@ def classification_metrics(y_true, probs, labels: LabelSpace) -> dict:
     return out
 
 
-def paired_comparison(y_true, probs_a, probs_b) -> dict:
+def multilabel_metrics(y_true, probs, labels: LabelSpace, thresholds, train_counts=None) -> dict:
+    """Multi-label scores at the given per-label thresholds."""
+    from textclf.evaluation.thresholds import apply_thresholds
+
+    y = np.asarray(y_true).astype(int)
+    probs = np.asarray(probs, dtype=np.float64)
+    pred = apply_thresholds(probs, thresholds)
+    p, r, f, s = skm.precision_recall_fscore_support(y, pred, zero_division=0)
+    out = {"task": "multilabel", "n": int(len(y))}
+    for avg in ("micro", "macro", "weighted", "samples"):
+        out[f"{avg}_f1"] = float(skm.f1_score(y, pred, average=avg, zero_division=0))
+    out["subset_accuracy"] = float(skm.accuracy_score(y, pred))
+    out["hamming_loss"] = float(skm.hamming_loss(y, pred))
+    out["label_cardinality"] = float(y.sum(1).mean())
+    out["predicted_cardinality"] = float(pred.sum(1).mean())
+    scored = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    if scored:
+        out["roc_auc"] = float(np.mean([skm.roc_auc_score(y[:, j], probs[:, j]) for j in scored]))
+        out["pr_auc"] = float(np.mean([skm.average_precision_score(y[:, j], probs[:, j]) for j in scored]))
+    out["per_class"] = {}
+    for j, name in enumerate(labels.names):
+        row = {"precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]), "support": int(s[j]),
+               "threshold": float(thresholds[j])}
+        if train_counts is not None:
+            row["train_positives"] = int(train_counts[j])
+        out["per_class"][name] = row
+    if train_counts is not None:
+        out["rare_labels"] = [n for j, n in enumerate(labels.names) if train_counts[j] < 10]
+    out["primary_metric"] = labels.primary_metric
+    out["primary"] = out[labels.primary_metric]
+    return out
+
+
+def correct(y_true, probs, thresholds=None) -> np.ndarray:
+    """Per text: is the prediction right (multi-label: the whole label set)?"""
+    y_true, probs = np.asarray(y_true), np.asarray(probs)
+    if thresholds is not None:
+        from textclf.evaluation.thresholds import apply_thresholds
+        return (apply_thresholds(probs, thresholds) == y_true.astype(int)).all(axis=1)
+    return probs.argmax(1) == y_true
+
+
+def paired_comparison(y_true, probs_a, probs_b, thresholds_a=None, thresholds_b=None) -> dict:
     """Exact McNemar test on the texts where exactly one of two models is right."""
     from scipy.stats import binomtest
 
-    y_true = np.asarray(y_true)
-    ok_a = np.asarray(probs_a).argmax(1) == y_true
-    ok_b = np.asarray(probs_b).argmax(1) == y_true
+    ok_a = correct(y_true, probs_a, thresholds_a)
+    ok_b = correct(y_true, probs_b, thresholds_b)
     a_only, b_only = int((ok_a & ~ok_b).sum()), int((ok_b & ~ok_a).sum())
     p = binomtest(a_only, a_only + b_only, 0.5).pvalue if a_only + b_only else 1.0
     return {"model_only_right": a_only, "baseline_only_right": b_only, "mcnemar_p": float(p)}

@@ -6,6 +6,8 @@ from pathlib import Path
 from textclf.data.checks import to_markdown as data_markdown
 
 HEADLINE = ("accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "pr_auc")
+MULTILABEL_HEADLINE = ("micro_f1", "macro_f1", "weighted_f1", "samples_f1", "subset_accuracy",
+                       "hamming_loss", "label_cardinality", "predicted_cardinality", "roc_auc", "pr_auc")
 
 
 def _fmt(v) -> str:
@@ -13,6 +15,8 @@ def _fmt(v) -> str:
 
 
 def headline_keys(m: dict) -> list[str]:
+    if m.get("task") == "multilabel":
+        return [k for k in MULTILABEL_HEADLINE if k in m]
     keys = (["f1_positive"] if m.get("task") == "binary" else []) + list(HEADLINE)
     return [k for k in keys if k in m]
 
@@ -30,11 +34,23 @@ def comparison_markdown(model_m: dict, base_m: dict | None) -> str:
     return "\n".join(lines)
 
 
+def _extra_cols(m: dict) -> list[str]:
+    first = next(iter(m["per_class"].values()))
+    return [k for k in ("threshold", "train_positives") if k in first]
+
+
 def per_class_markdown(m: dict) -> str:
-    lines = ["| class | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
+    extra = _extra_cols(m)
+    lines = ["| class | precision | recall | F1 | support |" + "".join(f" {e} |" for e in extra),
+             "|---|---:|---:|---:|---:|" + "---:|" * len(extra)]
+    rare = set(m.get("rare_labels", []))
     for name, c in m["per_class"].items():
-        lines.append(f"| {name} | {c['precision']:.4f} | {c['recall']:.4f} | {c['f1']:.4f} | "
-                     f"{c['support']} |")
+        flag = " ⚠ rare" if name in rare else ""
+        lines.append(f"| {name}{flag} | {c['precision']:.4f} | {c['recall']:.4f} | {c['f1']:.4f} | "
+                     f"{c['support']} |" + "".join(f" {c[e]:g} |" for e in extra))
+    if rare:
+        lines.append(f"\n⚠ rare: fewer than 10 positives in train ({len(rare)} labels); "
+                     "their scores rest on very few examples.")
     return "\n".join(lines)
 
 
@@ -68,13 +84,19 @@ def run_report(name: str, cfg, metrics: dict, data_report: dict) -> str:
     verdict = ""
     if base_m:
         verdict = "\n" + verdict_line(model_m, base_m, metrics.get("comparison")) + "\n"
+    if "confusion_matrix" in model_m:
+        plots = (f"### Confusion matrix\n\n{confusion_markdown(model_m)}\n\n"
+                 "![confusion matrix](confusion_matrix.png)")
+    else:
+        plots = "### F1 per label\n\n![F1 per label](per_label_f1.png)"
+    scored_on = f" — scored on {model_m['scored_on']}" if model_m.get("scored_on") else ""
     return f"""# textclf run: {name}
 
 Base model `{cfg.model}`, task **{model_m['task']}**, trained on `{cfg.data.train}`.
 Best epoch {t['best_epoch']} of {t['epochs_run']:g} by validation {model_m['primary_metric']}
 ({t['best_valid']:.4f}); training took {t['seconds']:.0f} s.
 
-## Test split ({model_m['n']} rows)
+## Test split ({model_m['n']} rows){scored_on}
 
 {comparison_markdown(model_m, base_m)}
 {verdict}
@@ -82,11 +104,7 @@ Best epoch {t['best_epoch']} of {t['epochs_run']:g} by validation {model_m['prim
 
 {per_class_markdown(model_m)}
 
-### Confusion matrix
-
-{confusion_markdown(model_m)}
-
-![confusion matrix](confusion_matrix.png)
+{plots}
 
 ## Data
 
@@ -106,12 +124,40 @@ def print_metrics(console, model_m: dict, base_m: dict | None = None, title: str
         table.add_row(_label(k, model_m), _fmt(model_m.get(k)),
                       *([_fmt(base_m.get(k))] if base_m else []))
     console.print(table)
+    extra = _extra_cols(model_m)
+    rare = set(model_m.get("rare_labels", []))
     per = Table(title="Per class", title_justify="left")
-    for col in ("class", "precision", "recall", "F1", "support"):
+    for col in ("class", "precision", "recall", "F1", "support", *extra):
         per.add_column(col, justify="left" if col == "class" else "right")
     for name, c in model_m["per_class"].items():
-        per.add_row(name, _fmt(c["precision"]), _fmt(c["recall"]), _fmt(c["f1"]), str(c["support"]))
+        per.add_row(name + (" [yellow](rare)" if name in rare else ""), _fmt(c["precision"]),
+                    _fmt(c["recall"]), _fmt(c["f1"]), str(c["support"]), *[f"{c[e]:g}" for e in extra])
     console.print(per)
+
+
+def plot_results(m: dict, run_dir: Path) -> None:
+    """confusion_matrix.png for single-label tasks, per_label_f1.png for multi-label ones."""
+    if "confusion_matrix" in m:
+        plot_confusion(m, Path(run_dir) / "confusion_matrix.png")
+    else:
+        plot_per_label(m, Path(run_dir) / "per_label_f1.png")
+
+
+def plot_per_label(m: dict, path: str | Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    items = sorted(m["per_class"].items(), key=lambda kv: kv[1]["f1"])
+    fig, ax = plt.subplots(figsize=(6, 1.0 + 0.25 * len(items)), dpi=120)
+    ax.barh([n for n, _ in items], [c["f1"] for _, c in items], color="#4c72b0")
+    for i, (_, c) in enumerate(items):
+        ax.text(c["f1"] + 0.01, i, f"{c['f1']:.2f} (n={c['support']})", va="center", fontsize=7)
+    ax.set_xlim(0, 1.15)
+    ax.set_xlabel(f"F1 at the tuned thresholds (macro {m['macro_f1']:.3f}, micro {m['micro_f1']:.3f})")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def plot_confusion(m: dict, path: str | Path) -> None:

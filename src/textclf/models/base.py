@@ -50,7 +50,10 @@ def load_classifier(name: str, *, labels=None):
     kwargs = {}
     if labels is not None:
         kwargs = dict(num_labels=len(labels.names), id2label=labels.id2label,
-                      label2id=labels.label2id)
+                      label2id=labels.label2id,
+                      problem_type=("multi_label_classification" if labels.multi_label
+                                    else "single_label_classification"),
+                      ignore_mismatched_sizes=True)   # a fine-tuned base: its old head is replaced
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()   # "newly initialized head" warnings are expected here
     try:

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 def class_weights(label_ids: list[int], num_labels: int, mode: str = "auto",
                   ratio_threshold: float = 1.5) -> list[float] | None:
-    """'balanced' weights n/(k*count_c); 'auto' uses them only when max/min class count > 1.5."""
+    """'balanced' weights n/(k*count_c); 'sqrt' their square root (a softer correction);
+    'auto' uses the balanced ones only when max/min class count > 1.5."""
     if mode == "none":
         return None
     counts = Counter(label_ids)
@@ -18,7 +19,27 @@ def class_weights(label_ids: list[int], num_labels: int, mode: str = "auto",
     if mode == "auto" and max(present) <= ratio_threshold * min(present):
         return None
     n = len(label_ids)
-    return [n / (num_labels * c) if c else 0.0 for c in per_class]
+    power = 0.5 if mode == "sqrt" else 1.0
+    return [(n / (num_labels * c)) ** power if c else 0.0 for c in per_class]
+
+
+def pos_weights(y, mode: str = "auto", cap: float = 30.0) -> list[float] | None:
+    """Multi-label: per-label BCE pos_weight from the negative/positive ratio of each label.
+
+    'balanced' uses neg/pos, 'sqrt' (and 'auto' when any label is imbalanced) its square root;
+    both capped, because a label with 77 positives in 43k rows would otherwise get weight 560.
+    """
+    import numpy as np
+
+    if mode == "none":
+        return None
+    y = np.asarray(y)
+    pos = y.sum(0)
+    ratio = (len(y) - pos) / np.maximum(pos, 1)
+    if mode == "auto" and ratio.max() <= 1.5:
+        return None
+    w = ratio if mode == "balanced" else np.sqrt(ratio)
+    return [float(v) for v in np.clip(w, 1.0, cap)]
 
 
 def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 2.0,
@@ -34,7 +55,12 @@ def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 2.0,
 
 
 def classification_loss(logits: torch.Tensor, targets: torch.Tensor, *, kind: str = "ce",
-                        weight: torch.Tensor | None = None, gamma: float = 2.0) -> torch.Tensor:
+                        weight: torch.Tensor | None = None, gamma: float = 2.0,
+                        multi_label: bool = False) -> torch.Tensor:
+    """Single-label: (weighted) cross-entropy or focal loss; multi-label: BCE with pos_weight."""
+    if multi_label:
+        pw = None if weight is None else weight.to(logits.device, dtype=torch.float32)
+        return F.binary_cross_entropy_with_logits(logits.float(), targets.float(), pos_weight=pw)
     if kind == "focal":
         return focal_loss(logits, targets, gamma=gamma, weight=weight)
     w = None if weight is None else weight.to(logits.device, dtype=torch.float32)

@@ -1,4 +1,5 @@
-"""The HF Trainer, subclassed only for the loss (weights, focal) and the label-mixed length sampler."""
+"""The HF Trainer, subclassed only for the loss (weights, focal, multi-label BCE) and the
+label-mixed length sampler; plus the validation metric, computed per document."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,9 @@ from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, Traine
                           TrainingArguments)
 from transformers.trainer_callback import ProgressCallback
 
+from textclf.data.features import Features, aggregate
 from textclf.evaluation.metrics import primary_score
+from textclf.evaluation.thresholds import apply_thresholds, sigmoid, tune_thresholds
 from textclf.training.callbacks import EpochSummary, QuietProgress
 from textclf.training.losses import classification_loss
 from textclf.training.sampler import MixedLengthSampler
@@ -15,16 +18,19 @@ from textclf.training.sampler import MixedLengthSampler
 
 class ClassifierTrainer(Trainer):
     def __init__(self, *args, loss_kind: str = "ce", class_weight: list[float] | None = None,
-                 focal_gamma: float = 2.0, length_grouping: bool = True, **kwargs):
+                 focal_gamma: float = 2.0, length_grouping: bool = True, multi_label: bool = False,
+                 strata: list[int] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.loss_kind, self.focal_gamma, self.length_grouping = loss_kind, focal_gamma, length_grouping
+        self.multi_label, self.strata = multi_label, strata
         self.class_weight = None if class_weight is None else torch.tensor(class_weight)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
         outputs = model(**inputs)
         loss = classification_loss(outputs.logits, labels, kind=self.loss_kind,
-                                   weight=self.class_weight, gamma=self.focal_gamma)
+                                   weight=self.class_weight, gamma=self.focal_gamma,
+                                   multi_label=self.multi_label)
         return (loss, outputs) if return_outputs else loss
 
     def _get_train_sampler(self, train_dataset=None):
@@ -32,29 +38,59 @@ class ClassifierTrainer(Trainer):
         if not self.length_grouping:
             return super()._get_train_sampler(train_dataset)
         lengths = [len(x) for x in ds["input_ids"]]
-        return MixedLengthSampler(lengths, list(ds["labels"]),
+        strata = self.strata if self.strata is not None else list(ds["labels"])
+        return MixedLengthSampler(lengths, strata,
                                   self.args.train_batch_size * self.args.gradient_accumulation_steps,
                                   seed=self.args.seed)
 
 
-def to_dataset(tokenizer, texts: list[str], label_ids: list[int] | None, max_length: int):
+def strata_of(targets) -> list[int]:
+    """A class per row for keeping batches label-mixed; multi-label: the row's rarest label."""
+    t = np.asarray(targets)
+    if t.ndim == 1:
+        return t.astype(int).tolist()
+    rarity = 1.0 / np.maximum(t.sum(0), 1)
+    scored = t * rarity[None, :]
+    return np.where(t.any(1), scored.argmax(1), t.shape[1]).astype(int).tolist()
+
+
+def to_dataset(features: Features, targets=None, *, sort_by_length: bool = False):
+    """A datasets.Dataset with one row per window; each window carries its text's target.
+    Returns (dataset, doc): doc[i] is the text index of dataset row i."""
     from datasets import Dataset
 
-    enc = tokenizer(texts, truncation=True, max_length=max_length, verbose=False)
-    data = {k: enc[k] for k in enc.keys()}
-    if label_ids is not None:
-        data["labels"] = label_ids
-    return Dataset.from_dict(data)
+    order = np.arange(len(features))
+    if sort_by_length:   # evaluation order does not matter to the metric: sort so batches barely pad
+        order = np.argsort(features.lengths, kind="stable")
+    data = {k: [v[i] for i in order] for k, v in features.columns.items()}
+    doc = [features.doc[i] for i in order]
+    if targets is not None:
+        t = np.asarray(targets)
+        data["labels"] = [t[d].tolist() for d in doc]
+    return Dataset.from_dict(data), doc
+
+
+def doc_metric(labels, valid_targets, valid_doc: list[int], aggregate_how: str = "mean"):
+    """compute_metrics for the Trainer: window logits -> per-text logits -> the primary metric."""
+    metric = labels.primary_metric
+    y = np.asarray(valid_targets)
+
+    def compute(pred):
+        logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+        logits = aggregate(np.asarray(logits, dtype=np.float32), valid_doc, len(y), aggregate_how)
+        if labels.multi_label:
+            probs = sigmoid(logits)
+            guess = apply_thresholds(probs, tune_thresholds(y, probs))
+        else:
+            guess = np.argmax(logits, axis=-1)
+        return {metric: primary_score(y, guess, labels)}
+    return compute
 
 
 def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir: str,
-                  class_weight, print_fn=print) -> tuple[ClassifierTrainer, EpochSummary]:
+                  class_weight, compute_metrics, strata=None,
+                  print_fn=print) -> tuple[ClassifierTrainer, EpochSummary]:
     metric = labels.primary_metric
-
-    def compute_metrics(pred):
-        logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
-        return {metric: primary_score(pred.label_ids, np.argmax(logits, axis=-1), labels)}
-
     args = TrainingArguments(
         output_dir=output_dir,
         num_train_epochs=cfg.epochs,
@@ -88,7 +124,7 @@ def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir:
         data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
         compute_metrics=compute_metrics, callbacks=callbacks,
         loss_kind=cfg.loss, class_weight=class_weight, focal_gamma=cfg.focal_gamma,
-        length_grouping=cfg.length_grouping,
+        length_grouping=cfg.length_grouping, multi_label=labels.multi_label, strata=strata,
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(QuietProgress())
