@@ -8,10 +8,13 @@ from textclf.cli import main
 
 def run_cli(argv, capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["textclf", *argv])
-    with pytest.raises(SystemExit) as exc:
+    try:
         main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
     out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
+    return code, out.out, out.err
 
 
 def _write(tmp_path, name, data: bytes):
@@ -33,6 +36,31 @@ BAD = {
     "class with one example": (b"text,label\n" + b"".join(b"t%d,a\n" % i for i in range(10)) + b"u,b\n",
                                "fewer than 2 examples"),
 }
+
+
+SHAPE_BAD = {   # (file content, extra flags, message)
+    "label column without positives": (b"text,IsToxic,IsHate\na,1,0\nb,0,0\nc,1,0\n",
+                                       ["--label-cols", "Is*"], "has no positive value"),
+    "pair column missing": (b"sentence1,label\na,x\nb,y\n", ["--text-col", "sentence1",
+                            "--text-pair-col", "sentence2"], "pair column 'sentence2' not found"),
+    "unknown multi-label name": (b"text,labels\na,\"joy,anger\"\nb,\"joy,envy\"\n",
+                                 ["--label-names", "joy,anger,fear"], "unknown label 'envy'"),
+    "unmapped split value": (b"text,label,part\na,x,TRAIN\nb,y,HOLDOUT\n", ["--split-col", "part"],
+                             "'HOLDOUT' is not train/validation/test"),
+    "bad split map": (b"text,label,part\na,x,TRAIN\n", ["--split-col", "part", "--split-map", "TRAIN"],
+                      "must look like"),
+}
+
+
+@pytest.mark.parametrize("case", list(SHAPE_BAD))
+def test_train_bad_shape_input(case, tmp_path, capsys, monkeypatch, tiny_model_dir):
+    content, flags, match = SHAPE_BAD[case]
+    path = _write(tmp_path, "d.csv", content)
+    code, _, err = run_cli(["train", path, "--model", str(tiny_model_dir), *flags,
+                            "--output", str(tmp_path / "run")], capsys, monkeypatch)
+    assert code == 2
+    assert match in err.replace("\n", " ") and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("case", list(BAD))

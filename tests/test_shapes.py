@@ -12,6 +12,7 @@ from textclf.data.features import aggregate, encode
 from textclf.errors import DataError
 from textclf.evaluation.thresholds import tune_thresholds
 from conftest import EMOTIONS, multilabel_frame
+from test_cli import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +119,7 @@ def test_chunk_run_predicts_per_document(tiny_config, tmp_path):
     assert pred.predict_proba([rows[0]["review"], "great"]).shape == (2, 2)
 
 
-def test_pair_run_and_predict(tiny_config, tmp_path):
+def test_pair_run_and_predict(tiny_config, tmp_path, capsys, monkeypatch):
     rows = [{"premise": f"a man plays guitar {i}", "hypothesis": ("a man plays music" if i % 2 else
              "nobody plays"), "label": "entailment" if i % 2 else "contradiction"} for i in range(80)]
     p = tmp_path / "nli.csv"
@@ -138,3 +139,9 @@ def test_pair_run_and_predict(tiny_config, tmp_path):
     pd.DataFrame({"text": ["only one text"]}).to_csv(single, index=False)
     with pytest.raises(DataError, match="text pairs"):
         predict_file(str(run.path), str(single), str(tmp_path / "x.csv"))
+    # the CLI: --pair A B C D classifies two pairs; a lone text is refused with one sentence
+    code, out, _ = run_cli(["predict", str(run.path), "--pair", "a man plays", "music", "x", "y"],
+                           capsys, monkeypatch)
+    assert code == 0 and len(out.strip().splitlines()) == 2 and "a man plays || music" in out
+    code, _, err = run_cli(["predict", str(run.path), "a lone text"], capsys, monkeypatch)
+    assert code == 2 and "text pairs" in err

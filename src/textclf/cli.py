@@ -161,8 +161,8 @@ def predict(
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify."),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="CSV/TSV/JSONL/Parquet file of texts."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Where to write rows + predictions (.csv/.tsv/.jsonl)."),
-    pair: Optional[List[str]] = typer.Option(None, "--pair",
-                                             help="Second text for each text (sentence-pair models); repeat per text."),
+    pair: bool = typer.Option(False, "--pair",
+                              help='Sentence-pair models: the texts are pairs, --pair "premise" "hypothesis" ...'),
     text_col: Optional[str] = TEXT_COL, text_pair_col: Optional[str] = PAIR_COL,
     threshold: Optional[float] = THRESHOLD,
     max_batch_tokens: int = typer.Option(8192, "--max-batch-tokens"),
@@ -180,16 +180,19 @@ def predict(
         Console().print(f"wrote {n} predictions to {output}")
         return
     if not texts:
-        raise DataError("Give texts to classify, or --input FILE --output FILE.")
+        raise DataError("Give texts to classify (--pair A B for pair models), or --input FILE --output FILE.")
     from textclf.inference.predictor import Predictor
     predictor = Predictor.load(model)
-    if predictor.text_pair and len(pair or []) != len(texts):
-        raise DataError(f"This model classifies text pairs: give one --pair per text "
-                        f"({len(texts)} texts, {len(pair or [])} --pair).")
+    if predictor.text_pair and (not pair or len(texts) % 2):
+        raise DataError('This model classifies text pairs: give them as --pair "first text" "second text" ...')
     if pair and not predictor.text_pair:
         raise DataError("--pair is for sentence-pair models; this model classifies single texts.")
-    preds = predictor.predict(texts, pair or None, max_batch_tokens=max_batch_tokens, threshold=threshold)
-    for text, p in zip(texts, preds):
+    seconds = None
+    if pair:
+        texts, seconds = texts[0::2], texts[1::2]
+    preds = predictor.predict(texts, seconds, max_batch_tokens=max_batch_tokens, threshold=threshold)
+    shown_texts = texts if seconds is None else [f"{a} || {b}" for a, b in zip(texts, seconds)]
+    for text, p in zip(shown_texts, preds):
         short = text if len(text) <= 70 else text[:67] + "..."
         if predictor.labels.multi_label:
             shown = ", ".join(f"{q['label']} {q['score']:.3f}" for q in p) or "(no label above threshold)"
