@@ -16,9 +16,11 @@ from textclf.config import DataConfig, TrainConfig
 from textclf.data.checks import data_report, print_report
 from textclf.data.prepare import prepare
 from textclf.evaluation.baseline import join_pairs, tfidf_baseline
+from textclf.evaluation.calibration import calibrate, fold_temperature
 from textclf.evaluation.metrics import (classification_metrics, multilabel_metrics,
                                         paired_comparison, softmax)
-from textclf.evaluation.report import plot_results, print_metrics, run_report, verdict_line
+from textclf.evaluation.report import (calibration_line, plot_results, print_metrics, run_report,
+                                       verdict_line)
 from textclf.errors import DataError
 from textclf.evaluation.thresholds import apply_thresholds, sigmoid, tune_thresholds
 
@@ -109,23 +111,33 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
         def logits_of(split):
             return batched_logits(model, tokenizer, split.texts, pairs=split.pairs,
                                   aggregate_how=cfg.aggregate, **enc)
+        say("calibrating on the validation split and scoring the test split ...")
+        valid_logits, test_logits = logits_of(va), logits_of(te)
+        # temperature scaling: one T fitted on validation NLL; argmax (accuracy) is unchanged
+        calibration = calibrate(valid_logits, y["validation"], test_logits, y["test"],
+                                labels.multi_label)
+        t = calibration["temperature"]
+        # folded into the head's weights, so plain pipeline() and ONNX see calibrated logits too
+        folded = fold_temperature(model, t)
+        calibration["folded_into_head"] = folded
+        valid_logits, test_logits = valid_logits / t, test_logits / t
         thresholds = None
         if labels.multi_label:   # per-label thresholds, tuned on validation, saved with the model
-            thresholds = tune_thresholds(y["validation"], sigmoid(logits_of(va)))
+            thresholds = tune_thresholds(y["validation"], sigmoid(valid_logits))
         model.config.textclf = {"positive_label": labels.positive, "max_length": cfg.max_length,
                                 "base_model": cfg.model, "task": labels.task,
                                 "text_pair": data.has_pairs, "long_text": cfg.long_text,
                                 "stride": cfg.stride, "aggregate": cfg.aggregate,
+                                "temperature": t, "temperature_folded": folded,
                                 "thresholds": thresholds}
         model.save_pretrained(tmp / runs.MODEL_DIR, safe_serialization=True)
         tokenizer.save_pretrained(tmp / runs.MODEL_DIR)
         shutil.rmtree(tmp / "checkpoints", ignore_errors=True)
 
-        say("scoring the test split ...")
-        logits = logits_of(te)
-        probs = sigmoid(logits) if labels.multi_label else softmax(logits)
+        probs = sigmoid(test_logits) if labels.multi_label else softmax(test_logits)
         train_counts = y["train"].sum(0) if labels.multi_label else None
-        metrics = {"test": score(y["test"], probs, labels, thresholds, train_counts)}
+        metrics = {"test": score(y["test"], probs, labels, thresholds, train_counts),
+                   "calibration": calibration}
         if data.test_is_validation:
             metrics["test"]["scored_on"] = "validation (the test file has no labels)"
         if cfg.baseline:
@@ -159,6 +171,7 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
         print_metrics(console, metrics["test"], metrics.get("baseline"))
         if "baseline" in metrics:
             say(verdict_line(metrics["test"], metrics["baseline"], metrics.get("comparison")))
+        say(calibration_line(metrics["calibration"]))
         say(f"run saved to [bold]{final}[/] (model: {final / runs.MODEL_DIR})")
     return Run(final, metrics)
 
@@ -230,17 +243,19 @@ def evaluate(model_path: str, data_cfg: DataConfig, *, quiet: bool = False,
 
 def predict_file(model_path: str, input_path: str, output_path: str, *, text_col: str | None = None,
                  text_pair_col: str | None = None, overwrite: bool = False,
-                 max_batch_tokens: int = 8192, threshold: float | None = None) -> int:
+                 max_batch_tokens: int = 8192, threshold: float | None = None,
+                 backend: str = "auto", mc_dropout: int = 0, min_confidence: float | None = None,
+                 seed: int = 0) -> str:
     """Read a CSV/JSONL/... file, write the same rows plus label/score (or labels) and
-    prob_<class> columns."""
+    prob_<class> columns (+ uncertainty with MC dropout); returns a one-line summary."""
     from textclf.data.load import TEXT_NAMES, pick_column, pick_pair, read_table
-    from textclf.inference.predictor import Predictor
+    from textclf.inference.predictor import ABSTAIN, Predictor
 
     out = runs.check_output(output_path, overwrite)
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".jsonl", ".tsv"):
         raise DataError(f"Output {out} must end in .csv, .tsv or .jsonl.")
-    predictor = Predictor.load(model_path)
+    predictor = Predictor.load(model_path, backend="torch" if mc_dropout and backend == "auto" else backend)
     df = read_table(input_path)
     pairs = None
     if predictor.text_pair:
@@ -253,16 +268,33 @@ def predict_file(model_path: str, input_path: str, output_path: str, *, text_col
     else:
         col = pick_column(df, text_col, TEXT_NAMES, "text", "--text-col")
     texts = df[col].fillna("").astype(str).tolist()
-    probs = predictor.predict_proba(texts, pairs, max_batch_tokens=max_batch_tokens, progress=True)
+    start = time.perf_counter()
+    if mc_dropout:
+        probs, uncertainty = predictor.mc_dropout(texts, pairs, passes=mc_dropout, seed=seed,
+                                                  max_batch_tokens=max_batch_tokens)
+    else:
+        probs = predictor.predict_proba(texts, pairs, max_batch_tokens=max_batch_tokens, progress=True)
+    seconds = time.perf_counter() - start
     thresholds = predictor.thresholds
     if threshold is not None and thresholds is not None:
         thresholds = [threshold] * len(thresholds)
     for k, v in prediction_columns(probs, predictor.labels, thresholds).items():
         df[k] = v
+    if mc_dropout:
+        df["uncertainty"] = np.round(uncertainty, 6)
+    abstained = 0
+    if min_confidence is not None and not predictor.labels.multi_label:
+        low = df["score"] < min_confidence
+        df.loc[low, "label"] = ABSTAIN
+        abstained = int(low.sum())
     tmp = out.with_name(f".{out.name}.partial")
     if suffix == ".jsonl":
         df.to_json(tmp, orient="records", lines=True, force_ascii=False)
     else:
         df.to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
     tmp.replace(out)
-    return len(df)
+    summary = (f"wrote {len(df)} predictions to {out} ({len(df) / max(seconds, 1e-9):.0f} texts/s, "
+               f"{predictor.backend.name} backend)")
+    if min_confidence is not None:
+        summary += f"; {abstained} abstained (top score < {min_confidence})"
+    return summary

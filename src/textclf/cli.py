@@ -165,6 +165,13 @@ def predict(
                               help='Sentence-pair models: the texts are pairs, --pair "premise" "hypothesis" ...'),
     text_col: Optional[str] = TEXT_COL, text_pair_col: Optional[str] = PAIR_COL,
     threshold: Optional[float] = THRESHOLD,
+    backend: str = typer.Option("auto", "--backend",
+                                help="auto|torch|onnx|onnx-fp32 (auto: onnx when the model dir has an export)."),
+    mc_dropout: int = typer.Option(0, "--mc-dropout", help="N stochastic passes with dropout on: mean "
+                                   "probabilities + per-text uncertainty (predictive entropy); torch backend."),
+    min_confidence: Optional[float] = typer.Option(None, "--min-confidence",
+                                                   help="Label a top score below this '(abstain)'."),
+    seed: int = typer.Option(0, "--seed", help="Seed for --mc-dropout."),
     max_batch_tokens: int = typer.Option(8192, "--max-batch-tokens"),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ):
@@ -175,14 +182,18 @@ def predict(
         if not output:
             raise DataError("--input needs --output FILE (.csv, .tsv or .jsonl).")
         from textclf.api import predict_file
-        n = predict_file(model, input, output, text_col=text_col, text_pair_col=text_pair_col,
-                         overwrite=overwrite, max_batch_tokens=max_batch_tokens, threshold=threshold)
-        Console().print(f"wrote {n} predictions to {output}")
+        summary = predict_file(model, input, output, text_col=text_col, text_pair_col=text_pair_col,
+                               overwrite=overwrite, max_batch_tokens=max_batch_tokens,
+                               threshold=threshold, backend=backend, mc_dropout=mc_dropout,
+                               min_confidence=min_confidence, seed=seed)
+        Console().print(summary)
         return
     if not texts:
         raise DataError("Give texts to classify (--pair A B for pair models), or --input FILE --output FILE.")
     from textclf.inference.predictor import Predictor
-    predictor = Predictor.load(model)
+    if mc_dropout and backend == "auto":
+        backend = "torch"
+    predictor = Predictor.load(model, backend=backend)
     if predictor.text_pair and (not pair or len(texts) % 2):
         raise DataError('This model classifies text pairs: give them as --pair "first text" "second text" ...')
     if pair and not predictor.text_pair:
@@ -190,15 +201,53 @@ def predict(
     seconds = None
     if pair:
         texts, seconds = texts[0::2], texts[1::2]
-    preds = predictor.predict(texts, seconds, max_batch_tokens=max_batch_tokens, threshold=threshold)
+    uncertainty = None
+    if mc_dropout:
+        probs, uncertainty = predictor.mc_dropout(texts, seconds, passes=mc_dropout, seed=seed,
+                                                  max_batch_tokens=max_batch_tokens)
+    else:
+        probs = predictor.predict_proba(texts, seconds, max_batch_tokens=max_batch_tokens)
+    preds = predictor.format(probs, threshold=threshold, min_confidence=min_confidence)
     shown_texts = texts if seconds is None else [f"{a} || {b}" for a, b in zip(texts, seconds)]
-    for text, p in zip(shown_texts, preds):
+    if uncertainty is not None:
+        print(f"# mean of {mc_dropout} MC-dropout passes; last column: predictive entropy (nats)")
+    for i, (text, p) in enumerate(zip(shown_texts, preds)):
         short = text if len(text) <= 70 else text[:67] + "..."
         if predictor.labels.multi_label:
             shown = ", ".join(f"{q['label']} {q['score']:.3f}" for q in p) or "(no label above threshold)"
-            print(f"{shown}\t{short}")
         else:
-            print(f"{p['label']}\t{p['score']:.4f}\t{short}")
+            shown = f"{p['label']}\t{p['score']:.4f}"
+        extra = f"\t{uncertainty[i]:.4f}" if uncertainty is not None else ""
+        print(f"{shown}\t{short}{extra}")
+
+
+@app.command()
+def export(
+    model: str = typer.Argument(..., help="Saved model dir or run dir."),
+    onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Export to ONNX (the only format so far)."),
+    quantize: str = typer.Option("int8", "--quantize", help="int8|none: also write a dynamically "
+                                 "quantized int8 model."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing onnx/ export."),
+):
+    """Export to ONNX (+ int8), check it against torch and on the run's test split."""
+    from textclf.errors import TextclfError
+    from textclf.inference.onnx import export as run_export
+
+    if not onnx:
+        raise TextclfError("Nothing to do: --onnx is the only export format.")
+    if quantize not in ("int8", "none"):
+        raise TextclfError(f"--quantize {quantize!r}: use int8 or none.")
+    out = Console()
+    r = run_export(model, quantize=quantize == "int8", overwrite=overwrite, say=out.print)
+    mb = {k: v / 1e6 for k, v in r["bytes"].items()}
+    out.print(f"fp32 ONNX vs torch: max |logit difference| {r['fp32_max_abs_logit_diff']:.2e}")
+    if "onnx_int8" in mb:
+        out.print(f"int8 vs torch: max |logit difference| {r['int8_max_abs_logit_diff']:.3f}")
+        out.print(f"size: safetensors {mb['safetensors']:.1f} MB, ONNX fp32 {mb['onnx_fp32']:.1f} MB, "
+                  f"int8 {mb['onnx_int8']:.1f} MB ({r['int8_smaller_than_safetensors']:.2f}x smaller)")
+    for name in ("test_fp32", "test_int8"):
+        if name in r:
+            out.print(f"{name.replace('_', ' ')}: " + ", ".join(f"{k} {v:.4f}" for k, v in r[name].items()))
 
 
 @data_app.command("check")

@@ -78,6 +78,12 @@ def verdict_line(model_m: dict, base_m: dict, cmp: dict | None) -> str:
     return f"{head}; no significant difference: {detail}."
 
 
+def calibration_line(cal: dict) -> str:
+    return (f"Probabilities are temperature-scaled (T = {cal['temperature']:.3f}, fitted on validation): "
+            f"expected calibration error {cal['ece_valid_before']:.4f} -> {cal['ece_valid_after']:.4f} "
+            f"on validation, {cal['ece_test_before']:.4f} -> {cal['ece_test_after']:.4f} on test.")
+
+
 def run_report(name: str, cfg, metrics: dict, data_report: dict) -> str:
     model_m, base_m = metrics["test"], metrics.get("baseline")
     t = metrics["training"]
@@ -90,6 +96,8 @@ def run_report(name: str, cfg, metrics: dict, data_report: dict) -> str:
     else:
         plots = "### F1 per label\n\n![F1 per label](per_label_f1.png)"
     scored_on = f" — scored on {model_m['scored_on']}" if model_m.get("scored_on") else ""
+    cal = metrics.get("calibration")
+    calibration = f"\n{calibration_line(cal)}\n" if cal else ""
     return f"""# textclf run: {name}
 
 Base model `{cfg.model}`, task **{model_m['task']}**, trained on `{cfg.data.train}`.
@@ -99,7 +107,7 @@ Best epoch {t['best_epoch']} of {t['epochs_run']:g} by validation {model_m['prim
 ## Test split ({model_m['n']} rows){scored_on}
 
 {comparison_markdown(model_m, base_m)}
-{verdict}
+{verdict}{calibration}
 ### Per class
 
 {per_class_markdown(model_m)}

@@ -1,16 +1,19 @@
-"""One Predictor over a saved model dir: length-sorted batching, pipeline-shaped output."""
+"""One Predictor over a saved model dir: two backends (torch, onnx), length-sorted batching under
+a token budget, window aggregation, temperature, thresholds, MC dropout; pipeline-shaped output."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from textclf.data.features import aggregate, encode
 from textclf.data.labels import LabelSpace
 from textclf.errors import ModelError
 from textclf.evaluation.metrics import softmax
 from textclf.evaluation.thresholds import sigmoid
+from textclf.inference.backends import OnnxBackend, TorchBackend, onnx_path
+
+ABSTAIN = "(abstain)"
 
 
 def length_batches(lengths: list[int], max_batch_tokens: int, max_batch_size: int = 256):
@@ -27,24 +30,40 @@ def length_batches(lengths: list[int], max_batch_tokens: int, max_batch_size: in
         yield batch
 
 
-@torch.inference_mode()
-def batched_logits(model, tokenizer, texts: list[str], *, max_length: int, pairs: list[str] | None = None,
-                   long_text: str = "truncate", stride: int = 32, aggregate_how: str = "mean",
-                   max_batch_tokens: int = 8192, progress: bool = False) -> np.ndarray:
+def pad_batch(rows: list[dict], pad_id: int) -> dict[str, np.ndarray]:
+    """Right-pad one batch to its own longest row (int64 arrays, attention_mask 0 on padding)."""
+    width = max(len(r["input_ids"]) for r in rows)
+    out = {}
+    for key in rows[0]:
+        fill = pad_id if key == "input_ids" else 0
+        arr = np.full((len(rows), width), fill, dtype=np.int64)
+        for i, r in enumerate(rows):
+            arr[i, :len(r[key])] = r[key]
+        out[key] = arr
+    return out
+
+
+def batched_logits(backend, tokenizer, texts: list[str], *, max_length: int,
+                   pairs: list[str] | None = None, long_text: str = "truncate", stride: int = 32,
+                   aggregate_how: str = "mean", max_batch_tokens: int = 8192,
+                   progress: bool = False, dropout: bool = False) -> np.ndarray:
     """Logits for `texts` in input order; each batch padded only to its own longest text.
-    With long_text="chunk", window logits are aggregated into one row per text."""
-    model.eval()
+    `backend` is a TorchBackend/OnnxBackend or a torch model. With long_text="chunk", window
+    logits are aggregated into one row per text."""
+    if not isinstance(backend, (TorchBackend, OnnxBackend)):   # a bare torch model
+        backend = TorchBackend(backend)
     feats = encode(tokenizer, texts, pairs, max_length=max_length, long_text=long_text, stride=stride)
-    out = np.zeros((len(feats), model.config.num_labels), dtype=np.float32)
+    out = None
     bar = None
     if progress and len(feats) > 256:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(feats), desc="predict", unit="text", leave=False)
-    device = next(model.parameters()).device
+    pad_id = tokenizer.pad_token_id or 0
     for idx in length_batches(feats.lengths, max_batch_tokens):
-        batch = tokenizer.pad(feats.rows(idx), return_tensors="pt")
-        batch = {k: v.to(device) for k, v in batch.items()}
-        out[idx] = model(**batch).logits.float().cpu().numpy()
+        logits = backend(pad_batch(feats.rows(idx), pad_id), dropout=dropout)
+        if out is None:
+            out = np.zeros((len(feats), logits.shape[1]), dtype=np.float32)
+        out[idx] = logits
         if bar:
             bar.update(len(idx))
     if bar:
@@ -55,21 +74,34 @@ def batched_logits(model, tokenizer, texts: list[str], *, max_length: int, pairs
 class Predictor:
     """`textclf.load(path)` returns one; `predict(texts)` gives pipeline-shaped dicts."""
 
-    def __init__(self, model, tokenizer, max_length: int | None = None):
-        self.model = model.eval()
+    def __init__(self, config, tokenizer, backend, model_dir: Path | None = None):
+        self.config = config
         self.tokenizer = tokenizer
-        self.labels = LabelSpace.from_config(model.config)
-        extra = getattr(model.config, "textclf", None) or {}
-        self.max_length = max_length or extra.get("max_length") or min(tokenizer.model_max_length, 512)
+        self.backend = backend
+        self.model_dir = model_dir
+        self.labels = LabelSpace.from_config(config)
+        extra = getattr(config, "textclf", None) or {}
+        self.max_length = extra.get("max_length") or min(tokenizer.model_max_length, 512)
         self.long_text = extra.get("long_text", "truncate")
         self.stride = extra.get("stride", 32)
         self.aggregate = extra.get("aggregate", "mean")
         self.text_pair = bool(extra.get("text_pair", False))
+        # T is normally folded into the head's weights at training time; apply it only if not
+        self.temperature = 1.0 if extra.get("temperature_folded", True) else float(extra.get("temperature") or 1.0)
         n = len(self.labels.names)
         self.thresholds = list(extra.get("thresholds") or [0.5] * n) if self.labels.multi_label else None
 
+    @property
+    def model(self):
+        """The torch model (torch backend only)."""
+        return getattr(self.backend, "model", None)
+
     @classmethod
-    def load(cls, path: str | Path) -> "Predictor":
+    def load(cls, path: str | Path, backend: str = "auto", warmup: bool = True) -> "Predictor":
+        """backend: 'torch', 'onnx' (the int8 export if there is one, else fp32), 'onnx-fp32',
+        or 'auto' (onnx when the model dir has an export, else torch)."""
+        from transformers import AutoConfig
+
         from textclf.models.base import load_classifier, load_tokenizer
 
         path = Path(path)
@@ -77,25 +109,71 @@ class Predictor:
             path = path / "model"
         if not (path / "config.json").exists():
             raise ModelError(f"{path} is not a textclf model dir or run dir (no config.json).")
-        return cls(load_classifier(str(path)), load_tokenizer(str(path)))
+        if backend not in ("auto", "torch", "onnx", "onnx-fp32"):
+            raise ModelError(f"Unknown backend {backend!r}; use auto, torch, onnx or onnx-fp32.")
+        exported = onnx_path(path, prefer_int8=backend != "onnx-fp32")
+        if backend.startswith("onnx") and exported is None:
+            raise ModelError(f"{path} has no ONNX export; run `textclf export {path} --onnx` first.")
+        tokenizer = load_tokenizer(str(path))
+        if backend != "torch" and exported is not None:
+            config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
+            engine = OnnxBackend(exported)
+        else:
+            model = load_classifier(str(path))
+            config, engine = model.config, TorchBackend(model)
+        p = cls(config, tokenizer, engine, path)
+        if warmup:   # first-call costs (allocations, kernel selection) paid at load, not per request
+            p.predict_proba(["warm up"], ["warm up"] if p.text_pair else None)
+        return p
+
+    def logits(self, texts: list[str], pairs: list[str] | None = None, *, max_batch_tokens: int = 8192,
+               progress: bool = False, dropout: bool = False) -> np.ndarray:
+        if pairs is not None and len(pairs) != len(texts):
+            raise ModelError(f"Got {len(texts)} texts but {len(pairs)} text pairs.")
+        return batched_logits(self.backend, self.tokenizer, list(texts), pairs=pairs,
+                              max_length=self.max_length, long_text=self.long_text,
+                              stride=self.stride, aggregate_how=self.aggregate,
+                              max_batch_tokens=max_batch_tokens, progress=progress, dropout=dropout)
+
+    def to_probs(self, logits: np.ndarray) -> np.ndarray:
+        """Temperature-scaled softmax, or sigmoid for multi-label."""
+        z = logits / self.temperature
+        return sigmoid(z) if self.labels.multi_label else softmax(z)
 
     def predict_proba(self, texts: list[str], pairs: list[str] | None = None, *,
                       max_batch_tokens: int = 8192, progress: bool = False) -> np.ndarray:
         """Class probabilities (softmax), or per-label probabilities (sigmoid) for multi-label."""
-        if not texts:
+        if not len(texts):
             return np.zeros((0, len(self.labels.names)), dtype=np.float32)
-        if pairs is not None and len(pairs) != len(texts):
-            raise ModelError(f"Got {len(texts)} texts but {len(pairs)} text pairs.")
-        logits = batched_logits(self.model, self.tokenizer, texts, pairs=pairs,
-                                max_length=self.max_length, long_text=self.long_text,
-                                stride=self.stride, aggregate_how=self.aggregate,
-                                max_batch_tokens=max_batch_tokens, progress=progress)
-        return sigmoid(logits) if self.labels.multi_label else softmax(logits)
+        return self.to_probs(self.logits(texts, pairs, max_batch_tokens=max_batch_tokens,
+                                         progress=progress))
+
+    def mc_dropout(self, texts: list[str], pairs: list[str] | None = None, *, passes: int = 10,
+                   seed: int = 0, max_batch_tokens: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+        """`passes` stochastic forward passes with dropout on (Gal & Ghahramani 2016): returns
+        the mean probabilities and the per-text predictive entropy (in nats) of that mean."""
+        import torch
+
+        if passes < 2:
+            raise ModelError("--mc-dropout needs at least 2 passes.")
+        torch.manual_seed(seed)
+        runs = np.stack([self.to_probs(self.logits(texts, pairs, max_batch_tokens=max_batch_tokens,
+                                                   dropout=True)) for _ in range(passes)])
+        mean = runs.mean(0)
+        p = np.clip(mean, 1e-12, 1)
+        if self.labels.multi_label:
+            q = np.clip(1 - mean, 1e-12, 1)
+            entropy = -(p * np.log(p) + q * np.log(q)).sum(1)
+        else:
+            entropy = -(p * np.log(p)).sum(1)
+        return mean, entropy
 
     def predict(self, texts: list[str] | str, pairs: list[str] | str | None = None, *,
-                top_k: int | None = 1, threshold: float | None = None, **kw) -> list:
+                top_k: int | None = 1, threshold: float | None = None,
+                min_confidence: float | None = None, **kw) -> list:
         """Like `pipeline("text-classification")`: one {"label","score"} per text (top_k=1),
-        or a list of the top_k (None = all) per text, best first.
+        or a list of the top_k (None = all) per text, best first. With `min_confidence`, a
+        top label scoring below it is replaced by the label "(abstain)".
 
         Multi-label: per text the list of labels at or above their thresholds (tuned on
         validation, or `threshold` for all), best first; top_k=None lists every label.
@@ -105,6 +183,11 @@ class Predictor:
         if isinstance(pairs, str):
             pairs = [pairs]
         probs = self.predict_proba(texts, pairs, **kw)
+        out = self.format(probs, top_k=top_k, threshold=threshold, min_confidence=min_confidence)
+        return out[0] if single else out
+
+    def format(self, probs: np.ndarray, *, top_k: int | None = 1, threshold: float | None = None,
+               min_confidence: float | None = None) -> list:
         names = self.labels.names
         cut = None
         if self.labels.multi_label and top_k is not None:
@@ -116,6 +199,11 @@ class Predictor:
                       if cut is None or row[j] >= cut[j]]
             if self.labels.multi_label:
                 out.append(ranked)
+            elif top_k == 1:
+                best = ranked[0]
+                if min_confidence is not None and best["score"] < min_confidence:
+                    best = {"label": ABSTAIN, "score": best["score"], "top_label": best["label"]}
+                out.append(best)
             else:
-                out.append(ranked[0] if top_k == 1 else ranked[:top_k])
-        return out[0] if single else out
+                out.append(ranked[:top_k])
+        return out

@@ -1,0 +1,77 @@
+"""Temperature scaling (Guo et al. 2017) and expected calibration error.
+
+One scalar T divides the logits; it is fitted on the validation split by minimising the negative
+log-likelihood, so accuracy (the argmax) never changes, only how much the probabilities claim.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from textclf.evaluation.metrics import softmax
+from textclf.evaluation.thresholds import sigmoid
+
+
+def _nll(logits: np.ndarray, y: np.ndarray, multi_label: bool) -> float:
+    if multi_label:
+        p = np.clip(sigmoid(logits), 1e-12, 1 - 1e-12)
+        return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+    z = logits - logits.max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    return float(-logp[np.arange(len(y)), y.astype(int)].mean())
+
+
+def fit_temperature(logits, y, multi_label: bool = False) -> float:
+    """The T in [0.05, 20] minimising validation NLL of logits / T."""
+    logits, y = np.asarray(logits, dtype=np.float64), np.asarray(y)
+    res = minimize_scalar(lambda log_t: _nll(logits / np.exp(log_t), y, multi_label),
+                          bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(res.x))
+
+
+def expected_calibration_error(probs, y, multi_label: bool = False, bins: int = 15) -> float:
+    """Single-label: |accuracy - confidence| of the top class, averaged over equal-width
+    confidence bins weighted by their size. Multi-label: the same over every (text, label)
+    probability against its 0/1 truth."""
+    probs, y = np.asarray(probs, dtype=np.float64), np.asarray(y)
+    if multi_label:   # a probability p for a label claims the label is present with chance p
+        conf, hit = probs.ravel(), y.ravel().astype(float)
+    else:
+        conf, hit = probs.max(1), (probs.argmax(1) == y).astype(float)
+    idx = np.clip(np.digitize(conf, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
+    return float(sum(abs(hit[idx == b].mean() - conf[idx == b].mean()) * (idx == b).mean()
+                     for b in range(bins) if (idx == b).any()))
+
+
+def calibrate(valid_logits, valid_y, test_logits, test_y, multi_label: bool = False) -> dict:
+    """Fit T on validation; ECE before/after on validation and on test."""
+    t = fit_temperature(valid_logits, valid_y, multi_label)
+
+    def probs(z):
+        return sigmoid(z) if multi_label else softmax(z)
+    out = {"temperature": t}
+    for name, z, y in (("valid", valid_logits, valid_y), ("test", test_logits, test_y)):
+        out[f"ece_{name}_before"] = expected_calibration_error(probs(z), y, multi_label)
+        out[f"ece_{name}_after"] = expected_calibration_error(probs(z / t), y, multi_label)
+    return out
+
+
+def fold_temperature(model, t: float) -> bool:
+    """Divide the classification head's last linear layer by T, so logits come out already
+    scaled: plain `transformers.pipeline`, ONNX exports and every backend then give calibrated
+    probabilities with no extra step. False if no such layer is found (then T must be applied
+    at predict time)."""
+    import torch
+
+    n = model.config.num_labels
+    heads = [(name, m) for name, m in model.named_modules()
+             if isinstance(m, torch.nn.Linear) and m.out_features == n
+             and name.split(".")[0] in ("classifier", "score", "logits_proj", "pre_classifier")]
+    if not heads:
+        return False
+    _, layer = heads[-1]
+    with torch.no_grad():
+        layer.weight /= t
+        if layer.bias is not None:
+            layer.bias /= t
+    return True

@@ -1,0 +1,83 @@
+"""The two ways a Predictor runs the network: PyTorch, or an exported ONNX model in onnxruntime.
+
+A backend takes one padded batch ({"input_ids", "attention_mask", ["token_type_ids"]} as int64
+numpy arrays) and returns float32 logits. Everything around it (tokenising, length-sorted
+batching, window aggregation, temperature, thresholds) is shared, so both give the same outputs.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+import numpy as np
+
+ONNX_DIR = "onnx"
+ONNX_FP32 = "model.onnx"
+ONNX_INT8 = "model.int8.onnx"
+
+
+def cpu_threads() -> int:
+    """Physical-ish cores this process may use (affinity-aware), for intra-op threads."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:   # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, model):
+        import torch
+
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
+        self.input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids")
+                            if n in inspect.signature(model.forward).parameters]
+        if self.device.type == "cpu" and torch.get_num_threads() > cpu_threads():
+            torch.set_num_threads(cpu_threads())   # no oversubscription
+
+    def __call__(self, batch: dict[str, np.ndarray], *, dropout: bool = False) -> np.ndarray:
+        import torch
+
+        feeds = {k: torch.from_numpy(np.asarray(v)).to(self.device) for k, v in batch.items()
+                 if k in self.input_names}
+        self.model.train(dropout)   # dropout on only for MC-dropout passes
+        try:
+            with torch.inference_mode():
+                return self.model(**feeds).logits.float().cpu().numpy()
+        finally:
+            self.model.eval()
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or cpu_threads()
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.path = Path(path)
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, batch: dict[str, np.ndarray], *, dropout: bool = False) -> np.ndarray:
+        if dropout:
+            from textclf.errors import ModelError
+            raise ModelError("MC dropout needs the torch backend (dropout is folded away in ONNX); "
+                             "pass --backend torch.")
+        feeds = {k: np.asarray(batch[k], dtype=np.int64) for k in self.input_names}
+        return self.session.run(None, feeds)[0].astype(np.float32)
+
+
+def onnx_path(model_dir: str | Path, prefer_int8: bool = True) -> Path | None:
+    """The exported ONNX model in a model dir (int8 first), or None."""
+    d = Path(model_dir) / ONNX_DIR
+    for name in ((ONNX_INT8, ONNX_FP32) if prefer_int8 else (ONNX_FP32,)):
+        if (d / name).exists():
+            return d / name
+    return None

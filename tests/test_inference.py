@@ -1,0 +1,122 @@
+"""Backends agree, order survives length sorting, ONNX export round-trips, calibration and MC dropout."""
+import json
+
+import numpy as np
+import pytest
+
+import textclf
+from textclf.errors import ModelError
+from textclf.evaluation.calibration import expected_calibration_error, fit_temperature
+from textclf.inference.onnx import export
+from textclf.inference.predictor import ABSTAIN, Predictor
+
+TEXTS = ["win a free prize now call", "see you at lunch", "ok", "urgent claim your cash reward now "
+         "by texting win to 80082 before midnight tonight", "thanks"] * 3
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model_dir, tmp_path_factory):
+    """A tiny trained run with an ONNX export (fp32 + int8) in its model dir."""
+    import csv
+
+    from conftest import make_rows
+    from textclf.config import DataConfig, TrainConfig
+
+    d = tmp_path_factory.mktemp("onnx")
+    p = d / "sms.csv"
+    with open(p, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["label", "message"])
+        w.writerows(make_rows())
+    cfg = TrainConfig(data=DataConfig(train=str(p)), model=str(tiny_model_dir), output=str(d / "run"),
+                      epochs=2, batch_size=8, learning_rate=5e-4, max_length=32, early_stopping_patience=0)
+    run = textclf.train(cfg, quiet=True)
+    report = export(run.path, say=lambda *a: None)
+    return run, report
+
+
+def test_export_writes_checked_files(exported):
+    run, report = exported
+    onnx_dir = run.model_dir / "onnx"
+    assert (onnx_dir / "model.onnx").exists() and (onnx_dir / "model.int8.onnx").exists()
+    assert json.loads((onnx_dir / "export.json").read_text()) == report
+    assert report["fp32_max_abs_logit_diff"] < 1e-4
+    assert report["bytes"]["onnx_int8"] < report["bytes"]["onnx_fp32"]
+    assert set(report["test_fp32"]) >= {"accuracy", "f1_positive"}
+    assert not list(run.model_dir.glob(".onnx.partial-*"))
+
+
+def test_backends_agree(exported):
+    run, _ = exported
+    torch_p = Predictor.load(run.path, backend="torch")
+    onnx_p = Predictor.load(run.path, backend="onnx-fp32")
+    auto = Predictor.load(run.path)
+    assert torch_p.backend.name == "torch" and onnx_p.backend.name == "onnx"
+    assert auto.backend.name == "onnx" and auto.backend.path.name == "model.int8.onnx"
+    a, b = torch_p.predict_proba(TEXTS), onnx_p.predict_proba(TEXTS)
+    assert np.allclose(a, b, atol=1e-5)
+    assert (a.argmax(1) == b.argmax(1)).all()
+    assert np.allclose(auto.predict_proba(TEXTS), a, atol=0.05)   # int8: close, not equal
+
+
+def test_order_is_restored_after_length_sorting(exported):
+    run, _ = exported
+    p = Predictor.load(run.path, backend="torch")
+    batched = p.predict_proba(TEXTS, max_batch_tokens=24)   # several batches, sorted by length
+    one_by_one = np.concatenate([p.predict_proba([t]) for t in TEXTS])
+    assert np.allclose(batched, one_by_one, atol=1e-5)
+
+
+def test_onnx_backend_refuses_mc_dropout_and_missing_export(exported, tiny_model_dir):
+    run, _ = exported
+    with pytest.raises(ModelError, match="torch backend"):
+        Predictor.load(run.path, backend="onnx").mc_dropout(TEXTS, passes=3)
+    with pytest.raises(ModelError, match="no ONNX export"):
+        Predictor.load(tiny_model_dir, backend="onnx")
+
+
+def test_mc_dropout_spread_and_seed(exported):
+    run, _ = exported
+    p = Predictor.load(run.path, backend="torch")
+    mean1, ent1 = p.mc_dropout(TEXTS, passes=5, seed=3)
+    mean2, ent2 = p.mc_dropout(TEXTS, passes=5, seed=3)
+    assert np.array_equal(mean1, mean2) and np.array_equal(ent1, ent2)
+    assert (ent1 > 0).all()
+    runs = [p.to_probs(p.logits(TEXTS, dropout=True)) for _ in range(3)]
+    assert np.abs(runs[0] - runs[1]).max() > 0          # dropout really is on
+    assert np.allclose(p.predict_proba(TEXTS), p.predict_proba(TEXTS))   # and off again after
+
+
+def test_min_confidence_abstains(exported):
+    run, _ = exported
+    p = Predictor.load(run.path, backend="torch")
+    out = p.predict(TEXTS[:3], min_confidence=1.01)
+    assert all(o["label"] == ABSTAIN and "top_label" in o for o in out)
+    assert all(o["label"] != ABSTAIN for o in p.predict(TEXTS[:3], min_confidence=0.0))
+
+
+def test_temperature_scaling_fixes_overconfidence():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    clean = np.where(y[:, None] == np.arange(2)[None, :], 1.0, -1.0) + rng.normal(0, 1.2, (2000, 2))
+    over = clean * 6                                     # same ranking, far too confident
+    t = fit_temperature(over, y)
+    assert 3 < t < 12
+    from textclf.evaluation.metrics import softmax
+    assert expected_calibration_error(softmax(over / t), y) < expected_calibration_error(softmax(over), y) / 2
+
+
+def test_temperature_is_folded_into_the_head(exported, tiny_model_dir):
+    from textclf.evaluation.calibration import fold_temperature
+    from textclf.inference.backends import TorchBackend
+    from textclf.models.base import load_classifier, load_tokenizer
+
+    run, _ = exported
+    cfg = json.loads((run.model_dir / "config.json").read_text())
+    assert cfg["textclf"]["temperature"] > 0 and cfg["textclf"]["temperature_folded"] is True
+    assert "ece_valid_after" in run.metrics["calibration"]
+    model = load_classifier(str(tiny_model_dir))
+    p = Predictor(model.config, load_tokenizer(str(tiny_model_dir)), TorchBackend(model))
+    before = p.logits(TEXTS)
+    assert fold_temperature(model, 2.5)
+    assert np.allclose(p.logits(TEXTS), before / 2.5, atol=1e-5)
