@@ -10,10 +10,10 @@ def train(config, **kwargs):
     return _train(config, **kwargs)
 
 
-def load(path):
-    """A `Predictor` for a saved model dir or run dir."""
+def load(path, backend: str = "auto"):
+    """A `Predictor` for a saved model dir or run dir; backend auto|torch|onnx|onnx-fp32."""
     from textclf.inference.predictor import Predictor
-    return Predictor.load(path)
+    return Predictor.load(path, backend=backend)
 
 
 __all__ = ["train", "load", "__version__"]
