@@ -53,15 +53,29 @@ def make_rows(n_ham=60, n_spam=30, seed=0):
     return rows
 
 
-@pytest.fixture
-def sms_csv(tmp_path) -> Path:
+def write_sms_csv(p: Path) -> Path:
     import csv
-    p = tmp_path / "sms.csv"
     with open(p, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["label", "message"])
         w.writerows(make_rows())
     return p
+
+
+def train_tiny_sms(model_dir: Path, workdir: Path):
+    """A tiny model trained for 2 epochs on make_rows(): (Run, data path)."""
+    import textclf
+    from textclf.config import DataConfig, TrainConfig
+
+    p = write_sms_csv(workdir / "sms.csv")
+    cfg = TrainConfig(data=DataConfig(train=str(p)), model=str(model_dir), output=str(workdir / "run"),
+                      epochs=2, batch_size=8, learning_rate=5e-4, max_length=32, early_stopping_patience=0)
+    return textclf.train(cfg, quiet=True), p
+
+
+@pytest.fixture
+def sms_csv(tmp_path) -> Path:
+    return write_sms_csv(tmp_path / "sms.csv")
 
 
 @pytest.fixture

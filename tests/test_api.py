@@ -15,19 +15,9 @@ from textclf.errors import DataError, OutputExistsError
 
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir, tmp_path_factory):
-    from textclf.config import TrainConfig
-    from conftest import make_rows
+    from conftest import train_tiny_sms
 
-    d = tmp_path_factory.mktemp("data")
-    p = d / "sms.csv"
-    with open(p, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["label", "message"])
-        w.writerows(make_rows())
-    cfg = TrainConfig(data=DataConfig(train=str(p)), model=str(tiny_model_dir),
-                      output=str(d / "run"), epochs=2, batch_size=8, learning_rate=5e-4,
-                      max_length=32, early_stopping_patience=0)
-    return textclf.train(cfg), p
+    return train_tiny_sms(tiny_model_dir, tmp_path_factory.mktemp("data"))
 
 
 def test_run_dir_layout(trained):

@@ -17,20 +17,9 @@ TEXTS = ["win a free prize now call", "see you at lunch", "ok", "urgent claim yo
 @pytest.fixture(scope="module")
 def exported(tiny_model_dir, tmp_path_factory):
     """A tiny trained run with an ONNX export (fp32 + int8) in its model dir."""
-    import csv
+    from conftest import train_tiny_sms
 
-    from conftest import make_rows
-    from textclf.config import DataConfig, TrainConfig
-
-    d = tmp_path_factory.mktemp("onnx")
-    p = d / "sms.csv"
-    with open(p, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["label", "message"])
-        w.writerows(make_rows())
-    cfg = TrainConfig(data=DataConfig(train=str(p)), model=str(tiny_model_dir), output=str(d / "run"),
-                      epochs=2, batch_size=8, learning_rate=5e-4, max_length=32, early_stopping_patience=0)
-    run = textclf.train(cfg, quiet=True)
+    run, _ = train_tiny_sms(tiny_model_dir, tmp_path_factory.mktemp("onnx"))
     report = export(run.path, say=lambda *a: None)
     return run, report
 
