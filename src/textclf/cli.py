@@ -250,6 +250,33 @@ def export(
             out.print(f"{name.replace('_', ' ')}: " + ", ".join(f"{k} {v:.4f}" for k, v in r[name].items()))
 
 
+@app.command()
+def serve(
+    model: str = typer.Argument(..., help="Saved model dir or run dir."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (default: loopback only)."),
+    port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(1, "--workers", help="Server processes (each loads the model)."),
+    backend: str = typer.Option("auto", "--backend", help="auto|torch|onnx|onnx-fp32"),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="TEXTCLF_API_KEY",
+                                          help="Require 'Authorization: Bearer KEY' on /predict and /info."),
+    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="Micro-batching: longest wait for company."),
+    no_batching: bool = typer.Option(False, "--no-batching", help="One forward pass per request."),
+):
+    """Serve the model over HTTP: POST /predict, /info, /health, /ready, /metrics, a web page at /."""
+    import uvicorn
+
+    from textclf.inference.predictor import Predictor
+
+    Predictor.load(model, backend=backend, warmup=False)   # fail here, with one sentence, not in a worker
+    os.environ.update(TEXTCLF_MODEL=model, TEXTCLF_BACKEND=backend,
+                      TEXTCLF_BATCHING="0" if no_batching else "1", TEXTCLF_MAX_WAIT_MS=str(max_wait_ms))
+    if api_key:
+        os.environ["TEXTCLF_API_KEY"] = api_key
+    err.print(f"serving {model} on http://{host}:{port} (web page at /, API docs at /docs)")
+    uvicorn.run("textclf.serving.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, timeout_graceful_shutdown=30, log_level="warning")
+
+
 @data_app.command("check")
 def data_check(
     data: str = typer.Argument(..., help="Data file to check."),

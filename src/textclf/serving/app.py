@@ -1,0 +1,249 @@
+"""`textclf serve`: a FastAPI app over one Predictor, with micro-batching, limits, an optional API
+key, Prometheus metrics and a small web page.
+
+POST /predict is shaped like text-embeddings-inference's classification endpoint:
+{"inputs": "text" | ["t1", ...] | [["a", "b"], ...], "raw_scores": false, "top_k": null,
+ "truncate": true} -> per input a list of {"label", "score"}, best first (multi-label: sigmoid
+scores, each with "selected" = at/above the model's threshold).
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import threading
+import time
+from importlib import resources
+from typing import Union
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from textclf import __version__
+from textclf.serving.batching import MicroBatcher
+
+MAX_BODY_BYTES = 1_000_000
+MAX_INPUTS = 256
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: Union[str, list[str], list[list[str]]] = Field(
+        ..., description="A text, a list of texts, or a list of [text, text_pair] pairs.")
+    raw_scores: bool = Field(False, description="Return logits instead of probabilities.")
+    top_k: int | None = Field(None, ge=1, description="Only the k best labels per input (default: all).")
+    truncate: bool = Field(True, description="Cut texts longer than the model's max length; "
+                                             "false: such a text is a 422 error.")
+
+
+class Label(BaseModel):
+    label: str
+    score: float
+    selected: bool | None = None
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+
+
+class Metrics:
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter("textclf_requests_total", "HTTP requests", ["path", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("textclf_request_seconds", "Request latency", ["path"],
+                                 buckets=(.002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5),
+                                 registry=self.registry)
+        self.batch_size = Histogram("textclf_batch_texts", "Texts per model call",
+                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry)
+        self.queue_depth = Gauge("textclf_queue_depth", "Requests waiting for the model",
+                                 registry=self.registry)
+        self.tokens = Counter("textclf_tokens_total", "Tokens processed (estimated)", registry=self.registry)
+
+
+def _error(status: int, message: str, **extra) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status, **extra}, status_code=status)
+
+
+def _parse_inputs(inputs) -> tuple[list[str], list[str] | None, bool]:
+    """(texts, pairs or None, single) from the three accepted shapes."""
+    if isinstance(inputs, str):
+        items, single = [inputs], True
+    else:
+        items, single = inputs, False
+    if not items:
+        raise ApiError(422, "inputs is empty; send a text or a non-empty list.")
+    if len(items) > MAX_INPUTS:
+        raise ApiError(422, f"Too many inputs ({len(items)}); at most {MAX_INPUTS} per request.")
+    if isinstance(items[0], list):
+        if any(not isinstance(x, list) or len(x) != 2 for x in items):
+            raise ApiError(422, "Each pair must be a list of exactly two texts.")
+        texts, pairs = [a for a, _ in items], [b for _, b in items]
+    else:
+        if any(not isinstance(x, str) for x in items):
+            raise ApiError(422, "inputs must be all texts or all [text, text_pair] pairs.")
+        texts, pairs = list(items), None
+    if any(not t.strip() for t in texts + (pairs or [])):
+        raise ApiError(422, "Empty text in inputs; every text needs at least one non-space character.")
+    return texts, pairs, single
+
+
+def create_app(predictor_factory, *, api_key: str | None = None, batching: bool = True,
+               max_wait_ms: float = 5.0, max_batch_tokens: int = 16384,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """`predictor_factory()` returns a loaded Predictor; it runs in a thread at startup so
+    /health answers at once and /ready turns true only when the model is loaded and warm."""
+    state: dict = {"predictor": None, "batcher": None, "error": None}
+    metrics = Metrics()
+
+    def load() -> None:
+        try:
+            p = predictor_factory()
+            state["batcher"] = MicroBatcher(p, max_wait=max_wait_ms / 1000, enabled=batching,
+                                            max_batch_tokens=max_batch_tokens, metrics=metrics)
+            state["predictor"] = p
+        except Exception as exc:   # surfaced by /ready and /predict as 503
+            state["error"] = str(exc)
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        threading.Thread(target=load, name="textclf-load", daemon=True).start()
+        yield
+        if state["batcher"] is not None:   # drain: queued requests still get their answers
+            await asyncio.to_thread(state["batcher"].close)
+
+    app = FastAPI(title="textclf", version=__version__, lifespan=lifespan,
+                  description="Text classification with a fine-tuned transformer (textclf).")
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        start = time.perf_counter()
+        path = request.url.path
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
+            response = _error(413, f"Request body is larger than {max_body_bytes} bytes.")
+        elif api_key and path in ("/predict", "/info") and not _authorized(request, api_key):
+            response = _error(401, "Missing or wrong API key; send 'Authorization: Bearer <key>'.")
+        else:
+            response = await call_next(request)
+        if path in ("/predict", "/info", "/health", "/ready", "/"):
+            metrics.requests.labels(path, str(response.status_code)).inc()
+            metrics.latency.labels(path).observe(time.perf_counter() - start)
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError):
+        return _error(exc.status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":
+            return _error(400, "The body is not valid JSON.")
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return _error(422, f"Invalid request: {where or 'body'}: {first.get('msg', 'invalid')}.",
+                      detail=[{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors[:10]])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, str(exc.detail))
+
+    def ready_predictor():
+        if state["predictor"] is None:
+            raise ApiError(503, "The model is not loaded yet." if state["error"] is None
+                           else f"The model failed to load: {state['error']}")
+        return state["predictor"]
+
+    @app.post("/predict", response_model=Union[list[Label], list[list[Label]]],
+              responses={400: {"description": "Malformed JSON"}, 401: {"description": "No API key"},
+                         413: {"description": "Body too large"}, 422: {"description": "Bad input"},
+                         503: {"description": "Model not ready"}})
+    async def predict(req: PredictRequest):
+        p = ready_predictor()
+        texts, pairs, single = _parse_inputs(req.inputs)
+        if pairs is not None and not p.text_pair:
+            raise ApiError(422, "This model classifies single texts; send strings, not pairs.")
+        if pairs is None and p.text_pair:
+            raise ApiError(422, "This model classifies text pairs; send inputs as [[text, text_pair], ...].")
+        if not req.truncate and p.long_text != "chunk":
+            lengths = [len(x) for x in p.tokenizer(texts, pairs, truncation=False)["input_ids"]]
+            too_long = [i for i, n in enumerate(lengths) if n > p.max_length]
+            if too_long:
+                raise ApiError(422, f"Input {too_long[0]} has {lengths[too_long[0]]} tokens, more than "
+                                    f"the model's max length {p.max_length}; send truncate=true.")
+        logits = await state["batcher"].logits(texts, pairs)
+        scores = logits if req.raw_scores else p.to_probs(logits)
+        out = [_labels(p, row, req.top_k) for row in scores]
+        if not req.raw_scores and p.labels.multi_label:
+            for items, row in zip(out, p.to_probs(logits)):
+                for item in items:
+                    j = p.labels.names.index(item["label"])
+                    item["selected"] = bool(row[j] >= p.thresholds[j])
+        return out[0] if single else out
+
+    @app.get("/info")
+    async def info():
+        p = ready_predictor()
+        extra = getattr(p.config, "textclf", None) or {}
+        return {"model": str(p.model_dir), "base_model": extra.get("base_model"),
+                "task": p.labels.task, "text_pair": p.text_pair, "labels": list(p.labels.names),
+                "thresholds": p.thresholds, "max_length": p.max_length, "long_text": p.long_text,
+                "backend": p.backend.name, "micro_batching": batching, "version": __version__}
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready():
+        if state["predictor"] is None:
+            return _error(503, "loading" if state["error"] is None else f"failed: {state['error']}")
+        return {"status": "ready"}
+
+    @app.get("/metrics")
+    async def prometheus():
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        return resources.files("textclf.serving").joinpath("static/index.html").read_text(encoding="utf-8")
+
+    app.state.textclf = state
+    return app
+
+
+def _labels(p, row: np.ndarray, top_k: int | None) -> list[dict]:
+    order = np.argsort(-row)[:top_k] if top_k else np.argsort(-row)
+    return [{"label": p.labels.names[j], "score": float(row[j])} for j in order]
+
+
+def _authorized(request: Request, key: str) -> bool:
+    given = request.headers.get("x-api-key") or ""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    return hmac.compare_digest(given.encode(), key.encode())
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` / several workers: settings from TEXTCLF_* variables."""
+    from textclf.inference.predictor import Predictor
+
+    model = os.environ["TEXTCLF_MODEL"]
+    backend = os.environ.get("TEXTCLF_BACKEND", "auto")
+    return create_app(lambda: Predictor.load(model, backend=backend),
+                      api_key=os.environ.get("TEXTCLF_API_KEY") or None,
+                      batching=os.environ.get("TEXTCLF_BATCHING", "1") != "0",
+                      max_wait_ms=float(os.environ.get("TEXTCLF_MAX_WAIT_MS", "5")))

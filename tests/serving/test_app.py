@@ -1,0 +1,161 @@
+"""The HTTP API on a tiny trained model: shapes, micro-batching, limits, errors, key, metrics."""
+import asyncio
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from textclf.inference.predictor import Predictor
+from textclf.serving.app import MAX_INPUTS, create_app
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_model_dir, tmp_path_factory):
+    from conftest import train_tiny_sms
+    run, _ = train_tiny_sms(tiny_model_dir, tmp_path_factory.mktemp("serve"))
+    return run.path
+
+
+def make_client(run_dir, **kw):
+    app = create_app(lambda: Predictor.load(run_dir, backend="torch"), **kw)
+    client = TestClient(app)
+    client.__enter__()
+    deadline = time.time() + 30
+    while client.get("/ready").status_code != 200:
+        assert time.time() < deadline, "model never became ready"
+        time.sleep(0.05)
+    return client
+
+
+@pytest.fixture(scope="module")
+def client(run_dir):
+    c = make_client(run_dir)
+    yield c
+    c.__exit__(None, None, None)
+
+
+def test_predict_shapes(client):
+    one = client.post("/predict", json={"inputs": "win a free prize now"})
+    assert one.status_code == 200
+    body = one.json()
+    assert [x["label"] for x in body] and {x["label"] for x in body} == {"ham", "spam"}
+    assert abs(sum(x["score"] for x in body) - 1) < 1e-5
+    assert body[0]["score"] >= body[1]["score"]
+    many = client.post("/predict", json={"inputs": ["a", "b", "c"], "top_k": 1}).json()
+    assert len(many) == 3 and all(len(x) == 1 for x in many)
+    raw = client.post("/predict", json={"inputs": "a", "raw_scores": True}).json()
+    assert abs(sum(x["score"] for x in raw) - 1) > 1e-3   # logits, not probabilities
+
+
+def test_same_answer_as_the_predictor(client, run_dir):
+    texts = ["see you at lunch", "urgent claim your cash reward now"]
+    api = client.post("/predict", json={"inputs": texts, "top_k": 1}).json()
+    local = Predictor.load(run_dir, backend="torch").predict(texts)
+    for a, b in zip(api, local):
+        assert a[0]["label"] == b["label"] and a[0]["score"] == pytest.approx(b["score"], abs=1e-5)
+
+
+BAD = [
+    ({"inputs": ""}, 422, "Empty text"),
+    ({"inputs": []}, 422, "inputs is empty"),
+    ({"inputs": ["ok", "  "]}, 422, "Empty text"),
+    ({"inputs": 5}, 422, "Invalid request"),
+    ({"inputs": ["a", 3]}, 422, "Invalid request"),
+    ({"text": "hi"}, 422, "Invalid request"),
+    ({"inputs": [["a", "b"]]}, 422, "single texts"),
+    ({"inputs": [["a"]]}, 422, "exactly two texts"),
+    ({"inputs": "x", "top_k": 0}, 422, "Invalid request"),
+    ({"inputs": ["a"] * (MAX_INPUTS + 1)}, 422, "Too many inputs"),
+    ({"inputs": "word " * 500, "truncate": False}, 422, "max length"),
+]
+
+
+@pytest.mark.parametrize("body,status,msg", BAD)
+def test_bad_requests_get_json_errors(client, body, status, msg):
+    r = client.post("/predict", json=body)
+    assert r.status_code == status
+    assert msg in r.json()["error"]
+
+
+def test_long_text_is_truncated_by_default(client):
+    assert client.post("/predict", json={"inputs": "word " * 500}).status_code == 200
+
+
+def test_malformed_json_and_body_size(client):
+    r = client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "not valid JSON" in r.json()["error"]
+    big = b'{"inputs": "' + b"a" * 1_100_000 + b'"}'
+    r = client.post("/predict", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "larger than" in r.json()["error"]
+    assert client.get("/nope").status_code == 404 and "error" in client.get("/nope").json()
+
+
+def test_info_health_metrics_page(client):
+    info = client.get("/info").json()
+    assert info["labels"] == ["ham", "spam"] and info["task"] == "binary" and info["backend"] == "torch"
+    assert client.get("/health").json() == {"status": "ok"}
+    client.post("/predict", json={"inputs": "hello"})
+    text = client.get("/metrics").text
+    assert "textclf_requests_total" in text and "textclf_batch_texts_bucket" in text
+    assert "textclf_tokens_total" in text and "textclf_queue_depth" in text
+    page = client.get("/")
+    assert page.status_code == 200 and "<button id=\"go\">Predict</button>" in page.text
+    assert "http://" not in page.text and "https://" not in page.text   # no CDN
+
+
+def test_api_key(run_dir):
+    c = make_client(run_dir, api_key="s3cret")
+    try:
+        assert c.post("/predict", json={"inputs": "a"}).status_code == 401
+        assert c.post("/predict", json={"inputs": "a"}, headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert c.post("/predict", json={"inputs": "a"}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert c.get("/info", headers={"x-api-key": "s3cret"}).status_code == 200
+        assert c.get("/health").status_code == 200
+    finally:
+        c.__exit__(None, None, None)
+
+
+def test_concurrent_requests_share_model_calls(run_dir):
+    """Many requests in flight at once are answered correctly and in fewer model calls."""
+    import httpx
+
+    c = make_client(run_dir, max_wait_ms=20)
+    try:
+        app = c.app
+        batcher = app.state.textclf["batcher"]
+        calls = []
+        real = batcher.predictor.logits
+        batcher.predictor.logits = lambda t, p=None: (calls.append(len(t)), real(t, p))[1]
+        texts = [f"message number {i}" for i in range(24)]
+
+        async def fire():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as ac:
+                return await asyncio.gather(*[ac.post("/predict", json={"inputs": t, "top_k": 1}) for t in texts])
+        responses = asyncio.run(fire())
+        assert all(r.status_code == 200 for r in responses)
+        assert sum(calls) == 24 and len(calls) < 24 and max(calls) > 1
+        local = Predictor.load(run_dir, backend="torch").predict(texts)
+        assert [r.json()[0]["label"] for r in responses] == [x["label"] for x in local]
+    finally:
+        c.__exit__(None, None, None)
+
+
+def test_not_ready_is_503(run_dir):
+    import threading
+    gate = threading.Event()
+
+    def slow():
+        gate.wait(10)
+        return Predictor.load(run_dir, backend="torch")
+    app = create_app(slow)
+    with TestClient(app) as c:
+        assert c.get("/health").status_code == 200
+        assert c.get("/ready").status_code == 503
+        r = c.post("/predict", json={"inputs": "a"})
+        assert r.status_code == 503 and "not loaded" in r.json()["error"]
+        gate.set()
+        deadline = time.time() + 30
+        while c.get("/ready").status_code != 200 and time.time() < deadline:
+            time.sleep(0.05)
+        assert c.post("/predict", json={"inputs": "a"}).status_code == 200
