@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DATA   ?= ../shared/data
 RUN    ?= runs/sms-demo
 
-.PHONY: install demo test clean
+.PHONY: install browser demo test clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,17 @@ demo: install
 		"URGENT: your account is suspended, verify at http://bit.ly/x2 within 24h" \
 		"Sorry I missed your call, can you ring me back later?"
 
-test: install
+# The web-page test drives Debian's chromium through Playwright; install it when missing (needs
+# root or sudo). If that is impossible the test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  ( (if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo -n"; fi; \
+	     DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+	     (DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -q >/dev/null 2>&1 && \
+	      DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium >/dev/null 2>&1)) || \
+	    echo "chromium could not be installed; the browser test will be skipped" )
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 clean:
