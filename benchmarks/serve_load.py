@@ -1,0 +1,134 @@
+"""Load on `textclf serve`, loopback only: micro-batching on vs one forward per request.
+
+For each mode a server is started on 127.0.0.1 (a subprocess, the same model and backend), then
+C concurrent clients each send single-text POST /predict requests back to back for a fixed time
+(and at most --max-requests in all). Prints requests/s, p50/p95/p99 latency, errors, and the
+server's RSS after the run (VmRSS and the peak VmHWM, from /proc), and the req/s ratio.
+
+Usage: python benchmarks/serve_load.py RUN_OR_MODEL_DIR [--clients 16] [--seconds 60]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SMS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sms_spam_uci" / "SMSSpamCollection"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        fields[k] = v.strip()
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+async def load(url: str, texts: list[str], clients: int, seconds: float, max_requests: int) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def client(k: int):
+        nonlocal errors, sent
+        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+            i = k
+            while time.perf_counter() < stop_at and sent < max_requests:
+                sent += 1
+                start = time.perf_counter()
+                try:
+                    r = await c.post("/predict", json={"inputs": texts[i % len(texts)], "top_k": 1})
+                    ok = r.status_code == 200
+                except Exception:
+                    ok = False
+                latencies.append(time.perf_counter() - start)
+                errors += not ok
+                i += clients
+    start = time.perf_counter()
+    await asyncio.gather(*[client(k) for k in range(clients)])
+    took = time.perf_counter() - start
+    lat = np.array(latencies) * 1000
+    return {"requests": len(lat), "seconds": took, "req_per_s": len(lat) / took, "errors": errors,
+            "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
+            "p99_ms": float(np.percentile(lat, 99))}
+
+
+def run_mode(model: str, backend: str, batching: bool, texts, args) -> dict:
+    import httpx
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "textclf.cli", "serve", model, "--port", str(port), "--backend", backend]
+    if not batching:
+        cmd.append("--no-batching")
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                if httpx.get(url + "/ready").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline or server.poll() is not None:
+                raise SystemExit(f"server did not start: {' '.join(cmd)}")
+            time.sleep(0.2)
+        backend_name = httpx.get(url + "/info").json()["backend"]
+        result = asyncio.run(load(url, texts, args.clients, args.seconds, args.max_requests))
+        result["rss_mb"], result["peak_rss_mb"] = rss_mb(server.pid)
+        result["backend"] = backend_name
+        return result
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--max-requests", type=int, default=200_000)
+    ap.add_argument("--backend", default="auto")
+    args = ap.parse_args()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from textclf.data.load import load_labelled
+    texts = load_labelled(SMS, no_header=True, columns=["label", "text"]).texts
+    results = {}
+    for name, batching in (("micro-batching", True), ("one forward per request", False)):
+        results[name] = run_mode(args.model, args.backend, batching, texts, args)
+        r = results[name]
+        print(f"  measured {name}: {r['req_per_s']:.1f} req/s", flush=True)
+    print(f"\n{args.clients} concurrent clients, single-text requests, {args.seconds:g} s per mode, "
+          f"backend {results['micro-batching']['backend']}\n")
+    print("| mode | requests | req/s | p50 ms | p95 ms | p99 ms | errors | server RSS MB (peak) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        print(f"| {name} | {r['requests']} | {r['req_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+              f"{r['p99_ms']:.1f} | {r['errors']} | {r['rss_mb']:.0f} ({r['peak_rss_mb']:.0f}) |")
+    ratio = results["micro-batching"]["req_per_s"] / results["one forward per request"]["req_per_s"]
+    print(f"\nmicro-batching / one-forward-per-request: {ratio:.2f}x req/s")
+
+
+if __name__ == "__main__":
+    main()
