@@ -62,14 +62,15 @@ def write_sms_csv(p: Path) -> Path:
     return p
 
 
-def train_tiny_sms(model_dir: Path, workdir: Path):
+def train_tiny_sms(model_dir: Path, workdir: Path, **overrides):
     """A tiny model trained for 2 epochs on make_rows(): (Run, data path)."""
     import textclf
     from textclf.config import DataConfig, TrainConfig
 
     p = write_sms_csv(workdir / "sms.csv")
     cfg = TrainConfig(data=DataConfig(train=str(p)), model=str(model_dir), output=str(workdir / "run"),
-                      epochs=2, batch_size=8, learning_rate=5e-4, max_length=32, early_stopping_patience=0)
+                      epochs=2, batch_size=8, learning_rate=5e-4, max_length=32, early_stopping_patience=0,
+                      **overrides)
     return textclf.train(cfg, quiet=True), p
 
 

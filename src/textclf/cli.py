@@ -92,8 +92,8 @@ def train(
     unfreeze_last: Optional[int] = typer.Option(None, "--unfreeze-last"),
     no_length_grouping: bool = typer.Option(False, "--no-length-grouping"),
     long_text: Optional[str] = typer.Option(None, "--long-text",
-                                            help="truncate|chunk: texts over --max-length are cut, or split "
-                                                 "into overlapping windows whose logits are averaged."),
+                                            help="chunk (default)|truncate: texts over --max-length are split "
+                                                 "into overlapping windows whose logits are averaged, or cut."),
     stride: Optional[int] = typer.Option(None, "--stride", help="chunk: tokens shared by neighbouring windows."),
     aggregate: Optional[str] = typer.Option(None, "--aggregate", help="chunk: mean|max of window logits."),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early-stopping patience in epochs (0 = off)."),

@@ -56,7 +56,7 @@ class TrainConfig(BaseModel):
     freeze: Literal["none", "embeddings", "base"] = "none"
     unfreeze_last: int = Field(0, ge=0)
     length_grouping: bool = True
-    long_text: Literal["truncate", "chunk"] = "truncate"
+    long_text: Literal["truncate", "chunk"] = "chunk"   # chosen on imdb_subset validation, see README
     stride: int = Field(32, ge=0)             # chunk: tokens shared by neighbouring windows
     aggregate: Literal["mean", "max"] = "mean"  # chunk: how window logits make a document's
     early_stopping_patience: int = Field(2, ge=0)

@@ -12,7 +12,8 @@ from textclf.serving.app import MAX_INPUTS, create_app
 @pytest.fixture(scope="module")
 def run_dir(tiny_model_dir, tmp_path_factory):
     from conftest import train_tiny_sms
-    run, _ = train_tiny_sms(tiny_model_dir, tmp_path_factory.mktemp("serve"))
+    # truncating model: a text over max_length with truncate=false must be refused
+    run, _ = train_tiny_sms(tiny_model_dir, tmp_path_factory.mktemp("serve"), long_text="truncate")
     return run.path
 
 
