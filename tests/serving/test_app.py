@@ -160,3 +160,28 @@ def test_not_ready_is_503(run_dir):
         while c.get("/ready").status_code != 200 and time.time() < deadline:
             time.sleep(0.05)
         assert c.post("/predict", json={"inputs": "a"}).status_code == 200
+
+
+def test_multilabel_scores_are_sigmoid_with_selected_flags(tiny_model_dir, tmp_path):
+    import textclf
+    from conftest import EMOTIONS, multilabel_frame
+    from textclf.config import DataConfig, TrainConfig
+
+    p = tmp_path / "ml.csv"
+    multilabel_frame(200).to_csv(p, index=False)
+    cfg = TrainConfig(data=DataConfig(train=str(p), label_names=",".join(EMOTIONS)),
+                      model=str(tiny_model_dir), output=str(tmp_path / "run"), epochs=1,
+                      batch_size=16, max_length=32, early_stopping_patience=0, baseline=False)
+    run = textclf.train(cfg, quiet=True)
+    c = make_client(run.path)
+    try:
+        body = c.post("/predict", json={"inputs": "comment joyword"}).json()
+        local = Predictor.load(run.path, backend="torch")
+        probs = local.predict_proba(["comment joyword"])[0]
+        assert {x["label"] for x in body} == set(EMOTIONS)
+        for item in body:
+            j = EMOTIONS.index(item["label"])
+            assert item["score"] == pytest.approx(float(probs[j]), abs=1e-5)
+            assert item["selected"] == (probs[j] >= local.thresholds[j])
+    finally:
+        c.__exit__(None, None, None)

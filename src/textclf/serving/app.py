@@ -184,12 +184,8 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
                                     f"the model's max length {p.max_length}; send truncate=true.")
         logits = await state["batcher"].logits(texts, pairs)
         scores = logits if req.raw_scores else p.to_probs(logits)
-        out = [_labels(p, row, req.top_k) for row in scores]
-        if not req.raw_scores and p.labels.multi_label:
-            for items, row in zip(out, p.to_probs(logits)):
-                for item in items:
-                    j = p.labels.names.index(item["label"])
-                    item["selected"] = bool(row[j] >= p.thresholds[j])
+        thresholds = p.thresholds if p.labels.multi_label and not req.raw_scores else None
+        out = [_labels(p, row, req.top_k, thresholds) for row in scores]
         return out[0] if single else out
 
     @app.get("/info")
@@ -224,9 +220,14 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
     return app
 
 
-def _labels(p, row: np.ndarray, top_k: int | None) -> list[dict]:
+def _labels(p, row: np.ndarray, top_k: int | None, thresholds=None) -> list[dict]:
+    """Labels best first; with multi-label thresholds each says whether it is selected."""
     order = np.argsort(-row)[:top_k] if top_k else np.argsort(-row)
-    return [{"label": p.labels.names[j], "score": float(row[j])} for j in order]
+    out = [{"label": p.labels.names[j], "score": float(row[j])} for j in order]
+    if thresholds is not None:
+        for item, j in zip(out, order):
+            item["selected"] = bool(row[j] >= thresholds[j])
+    return out
 
 
 def _authorized(request: Request, key: str) -> bool:

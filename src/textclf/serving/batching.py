@@ -70,7 +70,7 @@ class MicroBatcher:
                 break
             if job is None:
                 return jobs, True
-            if job.pairs is not None and first.pairs is None or job.pairs is None and first.pairs is not None:
+            if (job.pairs is None) != (first.pairs is None):
                 self.queue.put(job)   # cannot mix pair and single inputs; next round takes it
                 break
             jobs.append(job)
