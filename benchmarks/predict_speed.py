@@ -130,9 +130,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.model, args.n, args.repeats)))
         return
-    model_dir = Path(args.model)
-    if (model_dir / "model" / "config.json").exists():
-        model_dir = model_dir / "model"
+    from textclf.runs import model_dir_of
+    model_dir = model_dir_of(args.model)
     if not (model_dir / "onnx" / "model.int8.onnx").exists():
         from textclf.inference.onnx import export
         export(model_dir, overwrite=True)

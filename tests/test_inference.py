@@ -109,3 +109,20 @@ def test_temperature_is_folded_into_the_head(exported, tiny_model_dir):
     before = p.logits(TEXTS)
     assert fold_temperature(model, 2.5)
     assert np.allclose(p.logits(TEXTS), before / 2.5, atol=1e-5)
+
+
+def test_predict_file_counts_abstentions(exported, tmp_path):
+    import pandas as pd
+
+    from textclf.api import predict_file
+
+    run, _ = exported
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(src, index=False)
+    out = tmp_path / "out.csv"
+    summary = predict_file(str(run.path), str(src), str(out), backend="torch", min_confidence=1.01)
+    df = pd.read_csv(out)
+    assert (df["label"] == ABSTAIN).all() and f"{len(TEXTS)} abstained" in summary
+    summary = predict_file(str(run.path), str(src), str(tmp_path / "o2.csv"), backend="torch",
+                           min_confidence=0.0)
+    assert "0 abstained" in summary

@@ -176,9 +176,13 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
     return Run(final, metrics)
 
 
-def prediction_columns(probs: np.ndarray, labels, thresholds=None) -> dict[str, list]:
-    """Output columns for predictions: label + score (single-label) or labels (multi-label,
-    comma-joined, those at/above their thresholds), then prob_<name> for every label."""
+def prediction_columns(probs: np.ndarray, labels, thresholds=None,
+                       min_confidence: float | None = None) -> dict[str, list]:
+    """Output columns for predictions: label + score (single-label; a score below
+    `min_confidence` makes the label "(abstain)") or labels (multi-label, comma-joined, those
+    at/above their thresholds), then prob_<name> for every label."""
+    from textclf.inference.predictor import ABSTAIN
+
     names = labels.names
     cols: dict[str, list] = {}
     if labels.multi_label:
@@ -186,8 +190,10 @@ def prediction_columns(probs: np.ndarray, labels, thresholds=None) -> dict[str, 
         cols["labels"] = [",".join(n for n, c in zip(names, row) if c) for row in chosen]
     else:
         best = probs.argmax(axis=1)
-        cols["label"] = [names[j] for j in best]
-        cols["score"] = [round(float(probs[i, j]), 6) for i, j in enumerate(best)]
+        top = probs[np.arange(len(probs)), best]
+        low = top < min_confidence if min_confidence is not None else np.zeros(len(top), bool)
+        cols["label"] = [ABSTAIN if a else names[j] for j, a in zip(best, low)]
+        cols["score"] = [round(float(v), 6) for v in top]
     for j, n in enumerate(names):
         cols[f"prob_{n}"] = [round(float(v), 6) for v in probs[:, j]]
     return cols
@@ -232,10 +238,7 @@ def evaluate(model_path: str, data_cfg: DataConfig, *, quiet: bool = False,
         d.labels = match_labels(d.labels, space.names)
     y = np.asarray(space.encode(d.labels, source=str(data_cfg.train)))
     probs = predictor.predict_proba(d.texts, d.pairs, progress=not quiet)
-    thresholds = None
-    if space.multi_label:
-        thresholds = [threshold] * len(space.names) if threshold is not None else predictor.thresholds
-    m = score(y, probs, space, thresholds)
+    m = score(y, probs, space, predictor.thresholds_for(threshold))
     if not quiet:
         print_metrics(console, m, title=f"Evaluation on {Path(data_cfg.train).name}")
     return m
@@ -275,18 +278,14 @@ def predict_file(model_path: str, input_path: str, output_path: str, *, text_col
     else:
         probs = predictor.predict_proba(texts, pairs, max_batch_tokens=max_batch_tokens, progress=True)
     seconds = time.perf_counter() - start
-    thresholds = predictor.thresholds
-    if threshold is not None and thresholds is not None:
-        thresholds = [threshold] * len(thresholds)
-    for k, v in prediction_columns(probs, predictor.labels, thresholds).items():
+    for k, v in prediction_columns(probs, predictor.labels, predictor.thresholds_for(threshold),
+                                   min_confidence).items():
         df[k] = v
     if mc_dropout:
         df["uncertainty"] = np.round(uncertainty, 6)
     abstained = 0
     if min_confidence is not None and not predictor.labels.multi_label:
-        low = df["score"] < min_confidence
-        df.loc[low, "label"] = ABSTAIN
-        abstained = int(low.sum())
+        abstained = int((df["label"] == ABSTAIN).sum())
     tmp = out.with_name(f".{out.name}.partial")
     if suffix == ".jsonl":
         df.to_json(tmp, orient="records", lines=True, force_ascii=False)

@@ -60,6 +60,18 @@ def write_json(path: str | Path, obj) -> None:
     atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
+def model_dir_of(path: str | Path) -> Path:
+    """The model dir for a run dir (its model/) or a model dir; ModelError if neither."""
+    from textclf.errors import ModelError
+
+    p = Path(path)
+    if (p / MODEL_DIR / "config.json").exists():
+        p = p / MODEL_DIR
+    if not (p / "config.json").exists():
+        raise ModelError(f"{path} is not a textclf model dir or run dir (no config.json).")
+    return p
+
+
 def is_run(path: str | Path) -> bool:
     p = Path(path)
     return (p / MODEL_DIR / "config.json").exists() and (p / "metrics.json").exists()

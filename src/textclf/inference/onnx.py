@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from textclf import runs
-from textclf.errors import ModelError
 from textclf.inference.backends import ONNX_DIR, ONNX_FP32, ONNX_INT8, OnnxBackend, TorchBackend
 
 SAMPLES = ["ok", "see you at the station at seven", "WINNER!! You have been selected to receive a "
@@ -65,11 +64,7 @@ def export(path: str | Path, *, quantize: bool = True, overwrite: bool = False, 
     from textclf.inference.predictor import Predictor, batched_logits
     from textclf.models.base import load_classifier, load_tokenizer
 
-    model_dir = Path(path)
-    if (model_dir / "model" / "config.json").exists():
-        model_dir = model_dir / "model"
-    if not (model_dir / "config.json").exists():
-        raise ModelError(f"{path} is not a textclf model dir or run dir (no config.json).")
+    model_dir = runs.model_dir_of(path)
     out_dir = model_dir / ONNX_DIR
     model = load_classifier(str(model_dir))
     tokenizer = load_tokenizer(str(model_dir))

@@ -91,6 +91,12 @@ class Predictor:
         n = len(self.labels.names)
         self.thresholds = list(extra.get("thresholds") or [0.5] * n) if self.labels.multi_label else None
 
+    def thresholds_for(self, threshold: float | None = None) -> list[float] | None:
+        """Multi-label decision thresholds: the tuned ones, or `threshold` for every label."""
+        if self.thresholds is None or threshold is None:
+            return self.thresholds
+        return [threshold] * len(self.thresholds)
+
     @property
     def model(self):
         """The torch model (torch backend only)."""
@@ -104,11 +110,9 @@ class Predictor:
 
         from textclf.models.base import load_classifier, load_tokenizer
 
-        path = Path(path)
-        if (path / "model" / "config.json").exists():   # a run dir: use its model/
-            path = path / "model"
-        if not (path / "config.json").exists():
-            raise ModelError(f"{path} is not a textclf model dir or run dir (no config.json).")
+        from textclf.runs import model_dir_of
+
+        path = model_dir_of(path)
         if backend not in ("auto", "torch", "onnx", "onnx-fp32"):
             raise ModelError(f"Unknown backend {backend!r}; use auto, torch, onnx or onnx-fp32.")
         exported = onnx_path(path, prefer_int8=backend != "onnx-fp32")
@@ -191,7 +195,7 @@ class Predictor:
         names = self.labels.names
         cut = None
         if self.labels.multi_label and top_k is not None:
-            cut = np.full(len(names), threshold) if threshold is not None else np.asarray(self.thresholds)
+            cut = np.asarray(self.thresholds_for(threshold))
         out = []
         for row in probs:
             order = np.argsort(-row)
