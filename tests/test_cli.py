@@ -140,3 +140,13 @@ def test_config_yaml_reproduces_a_run(sms_csv, tmp_path, capsys, monkeypatch, ti
     again = TrainConfig.from_yaml(path, data={"train": str(sms_csv)}, output=str(tmp_path / "b"))
     assert again.learning_rate == 3e-4 and again.data.positive_label == "spam"
     assert again.output == str(tmp_path / "b") and yaml.safe_load(again.to_yaml())["epochs"] == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train"], "Missing argument"),
+    (["predict", "somewhere", "--no-such-flag"], "No such option"),
+])
+def test_usage_errors_are_one_message_and_exit_2(argv, message, capsys, monkeypatch):
+    code, out, err = run_cli(argv, capsys, monkeypatch)
+    assert code == 2
+    assert message in err and "Traceback" not in err + out

@@ -88,6 +88,8 @@ def train(
     max_length: Optional[int] = typer.Option(None, "--max-length"),
     class_weights: Optional[str] = typer.Option(None, "--class-weights", help="auto|none|balanced|sqrt"),
     loss: Optional[str] = typer.Option(None, "--loss", help="ce|focal"),
+    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing",
+                                                    help="Cross-entropy label smoothing, e.g. 0.1."),
     freeze: Optional[str] = typer.Option(None, "--freeze", help="none|embeddings|base"),
     unfreeze_last: Optional[int] = typer.Option(None, "--unfreeze-last"),
     no_length_grouping: bool = typer.Option(False, "--no-length-grouping"),
@@ -112,7 +114,8 @@ def train(
                      label_names, task, split_col, split_map)
     flags = dict(output=output, model=model if model != "default" or not config else None,
                  epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                 max_length=max_length, class_weights=class_weights, loss=loss, freeze=freeze,
+                 max_length=max_length, class_weights=class_weights, loss=loss,
+                 label_smoothing=label_smoothing, freeze=freeze,
                  unfreeze_last=unfreeze_last, early_stopping_patience=patience, seed=seed,
                  long_text=long_text, stride=stride, aggregate=aggregate)
     flags = {k: v for k, v in flags.items() if v is not None}
@@ -313,14 +316,29 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted; nothing half-written was left in place")
         sys.exit(130)
-    except Exception as exc:   # click's own usage errors
-        import click
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:   # click's own usage errors (typer >= 0.2x vendors its own click)
+        usage, abort = _click_exceptions()
+        if isinstance(exc, usage):
             exc.show()
             sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, abort):
             sys.exit(130)
         raise
+
+
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """ClickException and Abort from click and from typer's vendored copy, whichever exist."""
+    import importlib
+
+    usage, abort = [], [typer.Abort]
+    for name in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        usage += [c for c in (getattr(mod, "ClickException", None),) if c]
+        abort += [c for c in (getattr(mod, "Abort", None),) if c]
+    return tuple(usage), tuple(abort)
 
 
 if __name__ == "__main__":
