@@ -53,6 +53,7 @@ class TrainConfig(BaseModel):
     class_weights: Literal["auto", "none", "balanced", "sqrt"] = "auto"
     loss: Literal["ce", "focal"] = "ce"
     focal_gamma: float = 2.0
+    label_smoothing: float = Field(0.0, ge=0, lt=1)   # cross-entropy only
     freeze: Literal["none", "embeddings", "base"] = "none"
     unfreeze_last: int = Field(0, ge=0)
     length_grouping: bool = True

@@ -24,3 +24,16 @@ def test_weighted_ce_matches_torch():
     logits, y = torch.randn(8, 2), torch.tensor([0, 1, 1, 0, 0, 0, 0, 1])
     w = torch.tensor([0.5, 2.0])
     assert torch.allclose(classification_loss(logits, y, weight=w), F.cross_entropy(logits, y, weight=w))
+
+
+def test_label_smoothing_mixes_in_the_uniform_target():
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 1.0, -2.0]])
+    targets = torch.tensor([0, 1])
+    eps = 0.1
+    logp = torch.log_softmax(logits, -1)
+    soft = torch.full_like(logp, eps / 3)
+    soft[torch.arange(2), targets] += 1 - eps
+    expected = -(soft * logp).sum(-1).mean()
+    got = classification_loss(logits, targets, label_smoothing=eps)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert got > classification_loss(logits, targets)

@@ -56,12 +56,13 @@ def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 2.0,
 
 def classification_loss(logits: torch.Tensor, targets: torch.Tensor, *, kind: str = "ce",
                         weight: torch.Tensor | None = None, gamma: float = 2.0,
-                        multi_label: bool = False) -> torch.Tensor:
-    """Single-label: (weighted) cross-entropy or focal loss; multi-label: BCE with pos_weight."""
+                        multi_label: bool = False, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Single-label: (weighted, optionally label-smoothed) cross-entropy or focal loss;
+    multi-label: BCE with pos_weight."""
     if multi_label:
         pw = None if weight is None else weight.to(logits.device, dtype=torch.float32)
         return F.binary_cross_entropy_with_logits(logits.float(), targets.float(), pos_weight=pw)
     if kind == "focal":
         return focal_loss(logits, targets, gamma=gamma, weight=weight)
     w = None if weight is None else weight.to(logits.device, dtype=torch.float32)
-    return F.cross_entropy(logits.float(), targets, weight=w)
+    return F.cross_entropy(logits.float(), targets, weight=w, label_smoothing=label_smoothing)

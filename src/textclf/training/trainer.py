@@ -19,8 +19,9 @@ from textclf.training.sampler import MixedLengthSampler
 class ClassifierTrainer(Trainer):
     def __init__(self, *args, loss_kind: str = "ce", class_weight: list[float] | None = None,
                  focal_gamma: float = 2.0, length_grouping: bool = True, multi_label: bool = False,
-                 strata: list[int] | None = None, **kwargs):
+                 strata: list[int] | None = None, label_smoothing: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
+        self.label_smoothing = label_smoothing
         self.loss_kind, self.focal_gamma, self.length_grouping = loss_kind, focal_gamma, length_grouping
         self.multi_label, self.strata = multi_label, strata
         self.class_weight = None if class_weight is None else torch.tensor(class_weight)
@@ -30,7 +31,7 @@ class ClassifierTrainer(Trainer):
         outputs = model(**inputs)
         loss = classification_loss(outputs.logits, labels, kind=self.loss_kind,
                                    weight=self.class_weight, gamma=self.focal_gamma,
-                                   multi_label=self.multi_label)
+                                   multi_label=self.multi_label, label_smoothing=self.label_smoothing)
         return (loss, outputs) if return_outputs else loss
 
     def _get_train_sampler(self, train_dataset=None):
@@ -125,6 +126,7 @@ def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir:
         compute_metrics=compute_metrics, callbacks=callbacks,
         loss_kind=cfg.loss, class_weight=class_weight, focal_gamma=cfg.focal_gamma,
         length_grouping=cfg.length_grouping, multi_label=labels.multi_label, strata=strata,
+        label_smoothing=cfg.label_smoothing,
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(QuietProgress())
