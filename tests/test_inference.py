@@ -126,3 +126,37 @@ def test_predict_file_counts_abstentions(exported, tmp_path):
     summary = predict_file(str(run.path), str(src), str(tmp_path / "o2.csv"), backend="torch",
                            min_confidence=0.0)
     assert "0 abstained" in summary
+
+
+def _cost(batches, lengths, overhead):
+    return sum(overhead + len(b) * max(lengths[i] for i in b) for b in batches)
+
+
+def test_length_batches_is_the_cheapest_split():
+    import itertools
+    import random
+
+    from textclf.inference.predictor import length_batches
+
+    rng = random.Random(0)
+    for _ in range(30):
+        lengths = [rng.randint(3, 128) for _ in range(rng.randint(1, 8))]
+        overhead = rng.choice([1.0, 23.0, 57.0, 500.0])
+        batches = list(length_batches(lengths, 4096, overhead_tokens=overhead))
+        assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+        # brute force: every way to cut the length-sorted list into contiguous batches
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        best = min(_cost([order[a:b] for a, b in zip((0, *cuts), (*cuts, len(order)))], lengths, overhead)
+                   for k in range(len(order)) for cuts in itertools.combinations(range(1, len(order)), k))
+        assert _cost(batches, lengths, overhead) == pytest.approx(best)
+
+
+def test_length_batches_respects_budget_and_splits_mixed_lengths():
+    from textclf.inference.predictor import length_batches
+
+    lengths = [5] * 8 + [120] * 8
+    assert [sorted(lengths[i] for i in b) for b in length_batches(lengths, 8192, overhead_tokens=23)] \
+        == [[5] * 8, [120] * 8]                     # not all padded to 120
+    assert len(list(length_batches([20] * 16, 8192, overhead_tokens=23))) == 1
+    many = list(length_batches([100] * 1000, 1000, max_batch_size=256, overhead_tokens=57))
+    assert all(len(b) * 100 <= 1000 for b in many) and sum(map(len, many)) == 1000

@@ -16,18 +16,33 @@ from textclf.inference.backends import OnnxBackend, TorchBackend, onnx_path
 ABSTAIN = "(abstain)"
 
 
-def length_batches(lengths: list[int], max_batch_tokens: int, max_batch_size: int = 256):
-    """Index batches in ascending length order, each under a padded-token budget."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batch: list[int] = []
-    for i in order:
-        # sorted ascending, so the newest item is the longest: padded size = len(batch)*lengths[i]
-        if batch and ((len(batch) + 1) * lengths[i] > max_batch_tokens or len(batch) >= max_batch_size):
-            yield batch
-            batch = []
-        batch.append(i)
-    if batch:
-        yield batch
+def length_batches(lengths: list[int], max_batch_tokens: int, max_batch_size: int = 256,
+                   overhead_tokens: float = 64.0):
+    """Index batches in ascending length order, each under a padded-token budget, split where it
+    is cheapest: a batch costs `overhead_tokens` (the backend's fixed cost of one call, in tokens)
+    plus its padded size, and a dynamic programme over the sorted lengths minimises the total.
+    So a few mixed-length texts (a server's micro-batch) are not all padded to the longest, and
+    many texts still go in few large batches."""
+    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    sorted_len = np.asarray(lengths, dtype=np.int64)[order]
+    n = len(order)
+    best = np.zeros(n + 1)        # best[i]: cheapest cost of the first i sorted texts
+    start = np.zeros(n + 1, dtype=np.int64)
+    for i in range(1, n + 1):
+        longest = max(int(sorted_len[i - 1]), 1)
+        widest = max(1, min(max_batch_size, max_batch_tokens // longest))
+        lo = max(0, i - widest)
+        js = np.arange(lo, i)
+        cost = best[lo:i] + overhead_tokens + (i - js) * longest
+        k = int(np.argmin(cost))
+        best[i], start[i] = cost[k], lo + k
+    cuts = []
+    i = n
+    while i > 0:
+        cuts.append((int(start[i]), i))
+        i = int(start[i])
+    for a, b in reversed(cuts):
+        yield order[a:b].tolist()
 
 
 def pad_batch(rows: list[dict], pad_id: int) -> dict[str, np.ndarray]:
@@ -59,7 +74,8 @@ def batched_logits(backend, tokenizer, texts: list[str], *, max_length: int,
         from tqdm.auto import tqdm
         bar = tqdm(total=len(feats), desc="predict", unit="text", leave=False)
     pad_id = tokenizer.pad_token_id or 0
-    for idx in length_batches(feats.lengths, max_batch_tokens):
+    overhead = getattr(backend, "overhead_tokens", 64.0)
+    for idx in length_batches(feats.lengths, max_batch_tokens, overhead_tokens=overhead):
         logits = backend(pad_batch(feats.rows(idx), pad_id), dropout=dropout)
         if out is None:
             out = np.zeros((len(feats), logits.shape[1]), dtype=np.float32)
