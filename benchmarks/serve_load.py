@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -38,36 +39,63 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-async def load(url: str, texts: list[str], clients: int, seconds: float, max_requests: int) -> dict:
-    import httpx
+async def post(reader, writer, host: str, body: bytes) -> tuple[int, bytes]:
+    """One POST /predict on a kept-alive connection. A few lines of raw HTTP/1.1 instead of an
+    HTTP client library, so the load generator (on the same 2 cores) takes little CPU."""
+    writer.write(b"POST /predict HTTP/1.1\r\nHost: " + host.encode() + b"\r\nContent-Type: application/json"
+                 b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    status = int((await reader.readline()).split()[1])
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    return status, await reader.readexactly(length)
 
+
+async def load(host: str, port: int, texts: list[str], clients: int, seconds: float,
+               max_requests: int) -> dict:
     latencies: list[float] = []
     errors = 0
     sent = 0
     stop_at = time.perf_counter() + seconds
+    bodies = [json.dumps({"inputs": t, "top_k": 1}).encode() for t in texts]
 
     async def client(k: int):
         nonlocal errors, sent
-        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
-            i = k
+        reader, writer = await asyncio.open_connection(host, port)
+        i = k
+        try:
             while time.perf_counter() < stop_at and sent < max_requests:
                 sent += 1
                 start = time.perf_counter()
                 try:
-                    r = await c.post("/predict", json={"inputs": texts[i % len(texts)], "top_k": 1})
-                    ok = r.status_code == 200
-                except Exception:
+                    status, body = await post(reader, writer, host, bodies[i % len(bodies)])
+                    ok = status == 200 and body.startswith(b'[{"label":')
+                except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
                     ok = False
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
                 latencies.append(time.perf_counter() - start)
                 errors += not ok
                 i += clients
+        finally:
+            writer.close()
+    cpu0 = time.process_time()
     start = time.perf_counter()
     await asyncio.gather(*[client(k) for k in range(clients)])
     took = time.perf_counter() - start
     lat = np.array(latencies) * 1000
     return {"requests": len(lat), "seconds": took, "req_per_s": len(lat) / took, "errors": errors,
             "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
-            "p99_ms": float(np.percentile(lat, 99))}
+            "p99_ms": float(np.percentile(lat, 99)),
+            "client_cpu": (time.process_time() - cpu0) / took}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_mode(model: str, backend: str, batching: bool, texts, args) -> dict:
@@ -91,7 +119,9 @@ def run_mode(model: str, backend: str, batching: bool, texts, args) -> dict:
                 raise SystemExit(f"server did not start: {' '.join(cmd)}")
             time.sleep(0.2)
         backend_name = httpx.get(url + "/info").json()["backend"]
-        result = asyncio.run(load(url, texts, args.clients, args.seconds, args.max_requests))
+        cpu0 = cpu_seconds(server.pid)
+        result = asyncio.run(load("127.0.0.1", port, texts, args.clients, args.seconds, args.max_requests))
+        result["server_cpu"] = (cpu_seconds(server.pid) - cpu0) / result["seconds"]
         result["rss_mb"], result["peak_rss_mb"] = rss_mb(server.pid)
         result["backend"] = backend_name
         return result
@@ -121,11 +151,13 @@ def main() -> None:
         print(f"  measured {name}: {r['req_per_s']:.1f} req/s", flush=True)
     print(f"\n{args.clients} concurrent clients, single-text requests, {args.seconds:g} s per mode, "
           f"backend {results['micro-batching']['backend']}\n")
-    print("| mode | requests | req/s | p50 ms | p95 ms | p99 ms | errors | server RSS MB (peak) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| mode | requests | req/s | p50 ms | p95 ms | p99 ms | errors | server RSS MB (peak) "
+          "| CPU cores used: server / load generator |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         print(f"| {name} | {r['requests']} | {r['req_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
-              f"{r['p99_ms']:.1f} | {r['errors']} | {r['rss_mb']:.0f} ({r['peak_rss_mb']:.0f}) |")
+              f"{r['p99_ms']:.1f} | {r['errors']} | {r['rss_mb']:.0f} ({r['peak_rss_mb']:.0f}) | "
+              f"{r['server_cpu']:.2f} / {r['client_cpu']:.2f} |")
     ratio = results["micro-batching"]["req_per_s"] / results["one forward per request"]["req_per_s"]
     print(f"\nmicro-batching / one-forward-per-request: {ratio:.2f}x req/s")
 

@@ -99,6 +99,8 @@ def test_info_health_metrics_page(client):
     text = client.get("/metrics").text
     assert "textclf_requests_total" in text and "textclf_batch_texts_bucket" in text
     assert "textclf_tokens_total" in text and "textclf_queue_depth" in text
+    assert 'textclf_requests_total{path="/predict",status="200"} 1.0' in text
+    assert 'textclf_request_seconds_count{path="/predict"} 1.0' in text
     page = client.get("/")
     assert page.status_code == 200 and "<button id=\"go\">Predict</button>" in page.text
     assert "http://" not in page.text and "https://" not in page.text   # no CDN

@@ -69,6 +69,49 @@ class Metrics:
         self.tokens = Counter("textclf_tokens_total", "Tokens processed (estimated)", registry=self.registry)
 
 
+class Guard:
+    """Pure ASGI middleware (cheaper per request than @app.middleware("http")): refuses bodies
+    over the size limit (413) and requests without the API key (401) before the app parses
+    anything, and records request counts and latency per path."""
+
+    PROTECTED = ("/predict", "/info")
+    COUNTED = ("/predict", "/info", "/health", "/ready", "/")
+
+    def __init__(self, app, *, api_key: str | None, max_body_bytes: int, metrics: "Metrics"):
+        self.app, self.api_key, self.max_body_bytes, self.metrics = app, api_key, max_body_bytes, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        path = scope["path"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        status = 500
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            response = _error(413, f"Request body is larger than {self.max_body_bytes} bytes.")
+        elif self.api_key and path in self.PROTECTED and not _authorized(headers, self.api_key):
+            response = _error(401, "Missing or wrong API key; send 'Authorization: Bearer <key>'.")
+        else:
+            response = None
+
+        async def send_and_note(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if response is not None:
+                await response(scope, receive, send_and_note)
+            else:
+                await self.app(scope, receive, send_and_note)
+        finally:
+            if path in self.COUNTED:
+                self.metrics.requests.labels(path, str(status)).inc()
+                self.metrics.latency.labels(path).observe(time.perf_counter() - start)
+
+
 def _error(status: int, message: str, **extra) -> JSONResponse:
     return JSONResponse({"error": message, "status": status, **extra}, status_code=status)
 
@@ -125,21 +168,7 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
     app = FastAPI(title="textclf", version=__version__, lifespan=lifespan,
                   description="Text classification with a fine-tuned transformer (textclf).")
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        start = time.perf_counter()
-        path = request.url.path
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
-            response = _error(413, f"Request body is larger than {max_body_bytes} bytes.")
-        elif api_key and path in ("/predict", "/info") and not _authorized(request, api_key):
-            response = _error(401, "Missing or wrong API key; send 'Authorization: Bearer <key>'.")
-        else:
-            response = await call_next(request)
-        if path in ("/predict", "/info", "/health", "/ready", "/"):
-            metrics.requests.labels(path, str(response.status_code)).inc()
-            metrics.latency.labels(path).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(Guard, api_key=api_key, max_body_bytes=max_body_bytes, metrics=metrics)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
@@ -186,7 +215,9 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
         scores = logits if req.raw_scores else p.to_probs(logits)
         thresholds = p.thresholds if p.labels.multi_label and not req.raw_scores else None
         out = [_labels(p, row, req.top_k, thresholds) for row in scores]
-        return out[0] if single else out
+        # built from plain floats/strings already: skip re-validating against response_model,
+        # which stays for the OpenAPI schema
+        return JSONResponse(out[0] if single else out)
 
     @app.get("/info")
     async def info():
@@ -230,9 +261,9 @@ def _labels(p, row: np.ndarray, top_k: int | None, thresholds=None) -> list[dict
     return out
 
 
-def _authorized(request: Request, key: str) -> bool:
-    given = request.headers.get("x-api-key") or ""
-    auth = request.headers.get("authorization", "")
+def _authorized(headers: dict[str, str], key: str) -> bool:
+    given = headers.get("x-api-key") or ""
+    auth = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         given = auth[7:].strip()
     return hmac.compare_digest(given.encode(), key.encode())
