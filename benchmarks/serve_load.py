@@ -133,6 +133,27 @@ def run_mode(model: str, backend: str, batching: bool, texts, args) -> dict:
             server.kill()
 
 
+def model_ceiling(model: str, backend: str, texts: list[str], group: int) -> tuple[float, float]:
+    """The model alone, in this process: ms per text one at a time vs in groups of `group`
+    (as micro-batches of that many concurrent requests). Their ratio bounds what any batching
+    scheduler can gain over one forward per request on this machine."""
+    import textclf
+
+    p = textclf.load(model, backend=backend)
+    sample = texts[:512]
+    out = []
+    for size in (1, group):
+        best = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            for i in range(0, len(sample), size):
+                p.logits(sample[i:i + size])
+            best = min(best, (time.perf_counter() - start) / len(sample) * 1000)
+        out.append(best)
+    del p
+    return out[0], out[1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
@@ -144,6 +165,9 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from textclf.data.load import load_labelled
     texts = load_labelled(SMS, no_header=True, columns=["label", "text"]).texts
+    one, grouped = model_ceiling(args.model, args.backend, texts, args.clients)
+    print(f"  model alone: {one:.2f} ms/text one at a time, {grouped:.2f} ms/text in groups of "
+          f"{args.clients}", flush=True)
     results = {}
     for name, batching in (("micro-batching", True), ("one forward per request", False)):
         results[name] = run_mode(args.model, args.backend, batching, texts, args)
@@ -160,6 +184,8 @@ def main() -> None:
               f"{r['server_cpu']:.2f} / {r['client_cpu']:.2f} |")
     ratio = results["micro-batching"]["req_per_s"] / results["one forward per request"]["req_per_s"]
     print(f"\nmicro-batching / one-forward-per-request: {ratio:.2f}x req/s")
+    print(f"ceiling from the model alone (compute per text, one at a time / in groups of {args.clients}): "
+          f"{one / grouped:.2f}x ({one:.2f} vs {grouped:.2f} ms/text)")
 
 
 if __name__ == "__main__":
