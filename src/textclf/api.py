@@ -124,7 +124,8 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
         thresholds = None
         if labels.multi_label:   # per-label thresholds, tuned on validation, saved with the model
             thresholds = tune_thresholds(y["validation"], sigmoid(valid_logits))
-        model.config.textclf = {"positive_label": labels.positive, "max_length": cfg.max_length,
+        model.config.textclf = {"positive_label": labels.positive, "primary_metric": labels.primary_metric,
+                                "max_length": cfg.max_length,
                                 "base_model": cfg.model, "task": labels.task,
                                 "text_pair": data.has_pairs, "long_text": cfg.long_text,
                                 "stride": cfg.stride, "aggregate": cfg.aggregate,

@@ -43,3 +43,23 @@ def test_unknown_label_at_encode_names_it():
 def test_positive_label_must_exist():
     with pytest.raises(DataError, match="is not a label"):
         LabelSpace.from_values(["a", "b"], positive="x")
+
+
+def test_balanced_binary_chooses_checkpoints_by_macro_f1():
+    imbalanced = LabelSpace.from_values(["ham"] * 80 + ["spam"] * 20)
+    assert imbalanced.positive == "spam" and imbalanced.primary_metric == "f1_positive"
+    balanced = LabelSpace.from_values(["yes"] * 52 + ["no"] * 48)
+    # an all-"no" model would score F1(no) 0.65 here; macro-F1 cannot be gamed that way
+    assert balanced.positive == "no" and balanced.primary_metric == "macro_f1"
+    chosen = LabelSpace.from_values(["yes"] * 52 + ["no"] * 48, positive="yes")
+    assert chosen.primary_metric == "f1_positive"       # the user said which class matters
+    assert LabelSpace.from_values(list("aabbcc")).primary_metric == "macro_f1"
+
+
+def test_primary_metric_round_trips_through_the_model_config():
+    from types import SimpleNamespace
+
+    for space in (LabelSpace.from_values(["a"] * 5 + ["b"] * 5), LabelSpace.from_values(["a"] * 9 + ["b"] * 3)):
+        config = SimpleNamespace(id2label=space.id2label,
+                                 textclf={"positive_label": space.positive, "primary_metric": space.primary_metric})
+        assert LabelSpace.from_config(config).primary_metric == space.primary_metric

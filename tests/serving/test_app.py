@@ -91,16 +91,24 @@ def test_malformed_json_and_body_size(client):
     assert client.get("/nope").status_code == 404 and "error" in client.get("/nope").json()
 
 
+def _samples(prometheus_text: str) -> dict[str, float]:
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in prometheus_text.splitlines() if line and not line.startswith("#")}
+
+
 def test_info_health_metrics_page(client):
     info = client.get("/info").json()
     assert info["labels"] == ["ham", "spam"] and info["task"] == "binary" and info["backend"] == "torch"
     assert client.get("/health").json() == {"status": "ok"}
+    ok = 'textclf_requests_total{path="/predict",status="200"}'
+    timed = 'textclf_request_seconds_count{path="/predict"}'
+    before = _samples(client.get("/metrics").text)
     client.post("/predict", json={"inputs": "hello"})
     text = client.get("/metrics").text
     assert "textclf_requests_total" in text and "textclf_batch_texts_bucket" in text
     assert "textclf_tokens_total" in text and "textclf_queue_depth" in text
-    assert 'textclf_requests_total{path="/predict",status="200"} 1.0' in text
-    assert 'textclf_request_seconds_count{path="/predict"} 1.0' in text
+    after = _samples(text)
+    assert after[ok] == before.get(ok, 0) + 1 and after[timed] == before.get(timed, 0) + 1
     page = client.get("/")
     assert page.status_code == 200 and "<button id=\"go\">Predict</button>" in page.text
     assert "http://" not in page.text and "https://" not in page.text   # no CDN

@@ -34,6 +34,9 @@ def match_labels(values: list[str], names: tuple[str, ...]) -> list[str]:
     return [known.get(_norm(v), v) for v in values]
 
 
+BALANCED_RATIO = 1.5   # binary classes within this count ratio have no minority (as class weights "auto")
+
+
 def _sort_key(name: str):
     try:
         return (0, float(name), name)
@@ -46,6 +49,7 @@ class LabelSpace:
     names: tuple[str, ...]
     positive: str | None = None   # binary only: the class whose F1 is the primary metric
     multi_label: bool = False     # each text carries a set of labels (0, 1 or more)
+    primary: str | None = None    # the primary metric when the rule below does not apply
 
     @property
     def task(self) -> str:
@@ -67,6 +71,8 @@ class LabelSpace:
 
     @property
     def primary_metric(self) -> str:
+        if self.primary:
+            return self.primary
         return "f1_positive" if self.task == "binary" else "macro_f1"
 
     def encode(self, values: list, source: str = "the data"):
@@ -120,18 +126,24 @@ class LabelSpace:
             raise DataError(f"Labels differ only by case or whitespace ({shown}); "
                             "pass --normalize-labels to merge them.")
         names = tuple(sorted(counts, key=_sort_key))
+        primary = None
         if len(names) == 2:
             if positive is None:   # the minority class is the one people care about
                 positive = min(names, key=lambda n: (counts[n], _sort_key(n)))
+                if max(counts.values()) <= BALANCED_RATIO * min(counts.values()):
+                    # no minority: one class's F1 would prefer a model that predicts only that
+                    # class (F1 0.67 on a 50/50 split), so choose checkpoints by macro-F1
+                    primary = "macro_f1"
             elif positive not in names:
                 raise DataError(f"--positive-label {positive!r} is not a label; labels are: {', '.join(names)}.")
         else:
             positive = None
-        return cls(names=names, positive=positive)
+        return cls(names=names, positive=positive, primary=primary)
 
     @classmethod
     def from_config(cls, config) -> "LabelSpace":
         names = tuple(config.id2label[i] for i in range(len(config.id2label)))
         extra = getattr(config, "textclf", None) or {}
         multi = getattr(config, "problem_type", None) == "multi_label_classification"
-        return cls(names=names, positive=extra.get("positive_label"), multi_label=multi)
+        return cls(names=names, positive=extra.get("positive_label"), multi_label=multi,
+                   primary=extra.get("primary_metric"))

@@ -6,9 +6,11 @@ from collections import Counter
 import torch
 import torch.nn.functional as F
 
+from textclf.data.labels import BALANCED_RATIO
+
 
 def class_weights(label_ids: list[int], num_labels: int, mode: str = "auto",
-                  ratio_threshold: float = 1.5) -> list[float] | None:
+                  ratio_threshold: float = BALANCED_RATIO) -> list[float] | None:
     """'balanced' weights n/(k*count_c); 'sqrt' their square root (a softer correction);
     'auto' uses the balanced ones only when max/min class count > 1.5."""
     if mode == "none":
