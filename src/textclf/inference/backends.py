@@ -40,6 +40,9 @@ class TorchBackend:
                             if n in inspect.signature(model.forward).parameters]
         if self.device.type == "cpu" and torch.get_num_threads() > cpu_threads():
             torch.set_num_threads(cpu_threads())   # no oversubscription
+        if self.device.type != "cpu":
+            # on an accelerator a small batch costs about what one text does: keep batches whole
+            self.overhead_tokens = 4096.0
 
     def __call__(self, batch: dict[str, np.ndarray], *, dropout: bool = False) -> np.ndarray:
         import torch
