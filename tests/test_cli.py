@@ -150,3 +150,13 @@ def test_usage_errors_are_one_message_and_exit_2(argv, message, capsys, monkeypa
     code, out, err = run_cli(argv, capsys, monkeypatch)
     assert code == 2
     assert message in err and "Traceback" not in err + out
+
+
+def test_bad_settings_are_one_sentence(tmp_path, capsys, monkeypatch):
+    data = _write(tmp_path, "d.csv", b"text,label\n" + b"".join(b"t%d,%s\n" % (i, b"ab"[i % 2:i % 2 + 1]) for i in range(40)))
+    code, out, err = run_cli(["train", data, "--loss", "focal", "--label-smoothing", "0.1",
+                              "-o", str(tmp_path / "run")], capsys, monkeypatch)
+    assert code == 2 and "label smoothing applies to the cross-entropy loss only" in err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
+    code, _, err = run_cli(["train", data, "--lr", "-1", "-o", str(tmp_path / "run")], capsys, monkeypatch)
+    assert code == 2 and "Invalid setting 'learning_rate'" in err

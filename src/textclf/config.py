@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from textclf.errors import TextclfError
 
@@ -66,6 +66,12 @@ class TrainConfig(BaseModel):
     baseline: bool = True
     overwrite: bool = False
 
+    @model_validator(mode="after")
+    def _smoothing_needs_cross_entropy(self) -> "TrainConfig":
+        if self.label_smoothing and self.loss != "ce":
+            raise ValueError("label smoothing applies to the cross-entropy loss only; drop it or use --loss ce")
+        return self
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
@@ -87,4 +93,5 @@ class TrainConfig(BaseModel):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise TextclfError(f"Invalid setting '{where}': {first['msg']}.") from None
+            msg = first["msg"].removeprefix("Value error, ")
+            raise TextclfError(f"Invalid setting '{where}': {msg}." if where else f"Invalid settings: {msg}.") from None
