@@ -54,8 +54,9 @@ def load_classifier(name: str, *, labels=None):
                       problem_type=("multi_label_classification" if labels.multi_label
                                     else "single_label_classification"),
                       ignore_mismatched_sizes=True)   # a fine-tuned base: its old head is replaced
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()   # "newly initialized head" warnings are expected here
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar for a 90 MB model is noise
     try:
         return AutoModelForSequenceClassification.from_pretrained(
             resolve(name), use_safetensors=True, trust_remote_code=False, **kwargs)
@@ -64,6 +65,8 @@ def load_classifier(name: str, *, labels=None):
                          "model dir with model.safetensors, or a hub id you can reach.") from None
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _first_line(exc: Exception) -> str:
