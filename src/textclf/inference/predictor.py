@@ -74,8 +74,7 @@ def batched_logits(backend, tokenizer, texts: list[str], *, max_length: int,
         from tqdm.auto import tqdm
         bar = tqdm(total=len(feats), desc="predict", unit="text", leave=False)
     pad_id = tokenizer.pad_token_id or 0
-    overhead = getattr(backend, "overhead_tokens", 64.0)
-    for idx in length_batches(feats.lengths, max_batch_tokens, overhead_tokens=overhead):
+    for idx in length_batches(feats.lengths, max_batch_tokens, overhead_tokens=backend.overhead_tokens):
         logits = backend(pad_batch(feats.rows(idx), pad_id), dropout=dropout)
         if out is None:
             out = np.zeros((len(feats), logits.shape[1]), dtype=np.float32)
