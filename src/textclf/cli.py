@@ -306,15 +306,25 @@ def data_check(
     print_report(data_report(prepared, load_tokenizer(model), max_length), Console())
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt   # SIGTERM ends a run like Ctrl-C: its half-written run dir is removed
+
+
 def main() -> None:
+    import signal
+
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    signal.signal(signal.SIGTERM, _interrupt)   # `serve` installs uvicorn's own graceful handler
+    interrupted = "interrupted; nothing half-written was left in place"
     try:
-        app(standalone_mode=False)
+        # commands return None; newer typer turns Ctrl-C/SIGTERM into a returned 130
+        # (and typer.Exit into its code) when not in standalone mode
+        code = app(standalone_mode=False)
     except TextclfError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        err.print("interrupted; nothing half-written was left in place")
+        err.print(interrupted)
         sys.exit(130)
     except Exception as exc:   # click's own usage errors (typer >= 0.2x vendors its own click)
         usage, abort = _click_exceptions()
@@ -322,8 +332,13 @@ def main() -> None:
             exc.show()
             sys.exit(2)
         if isinstance(exc, abort):
+            err.print(interrupted)
             sys.exit(130)
         raise
+    if isinstance(code, int) and code:
+        if code == 130:
+            err.print(interrupted)
+        sys.exit(code)
 
 
 def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
