@@ -351,8 +351,9 @@ def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
             mod = importlib.import_module(name)
         except ImportError:
             continue
-        usage += [c for c in (getattr(mod, "ClickException", None),) if c]
-        abort += [c for c in (getattr(mod, "Abort", None),) if c]
+        for attr, found in (("ClickException", usage), ("Abort", abort)):
+            if hasattr(mod, attr):
+                found.append(getattr(mod, attr))
     return tuple(usage), tuple(abort)
 
 

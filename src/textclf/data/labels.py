@@ -34,7 +34,14 @@ def match_labels(values: list[str], names: tuple[str, ...]) -> list[str]:
     return [known.get(_norm(v), v) for v in values]
 
 
-BALANCED_RATIO = 1.5   # binary classes within this count ratio have no minority (as class weights "auto")
+BALANCED_RATIO = 1.5
+
+
+def is_balanced(counts) -> bool:
+    """Class counts within BALANCED_RATIO of each other: no class weights needed ('auto'),
+    and a binary task has no minority class to score."""
+    counts = list(counts)
+    return max(counts) <= BALANCED_RATIO * min(counts)
 
 
 def _sort_key(name: str):
@@ -130,7 +137,7 @@ class LabelSpace:
         if len(names) == 2:
             if positive is None:   # the minority class is the one people care about
                 positive = min(names, key=lambda n: (counts[n], _sort_key(n)))
-                if max(counts.values()) <= BALANCED_RATIO * min(counts.values()):
+                if is_balanced(counts.values()):
                     # no minority: one class's F1 would prefer a model that predicts only that
                     # class (F1 0.67 on a 50/50 split), so choose checkpoints by macro-F1
                     primary = "macro_f1"

@@ -23,8 +23,9 @@ def length_batches(lengths: list[int], max_batch_tokens: int, max_batch_size: in
     plus its padded size, and a dynamic programme over the sorted lengths minimises the total.
     So a few mixed-length texts (a server's micro-batch) are not all padded to the longest, and
     many texts still go in few large batches."""
-    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
-    sorted_len = np.asarray(lengths, dtype=np.int64)[order]
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(lengths, kind="stable")
+    sorted_len = lengths[order]
     n = len(order)
     best = np.zeros(n + 1)        # best[i]: cheapest cost of the first i sorted texts
     start = np.zeros(n + 1, dtype=np.int64)

@@ -6,11 +6,10 @@ from collections import Counter
 import torch
 import torch.nn.functional as F
 
-from textclf.data.labels import BALANCED_RATIO
+from textclf.data.labels import is_balanced
 
 
-def class_weights(label_ids: list[int], num_labels: int, mode: str = "auto",
-                  ratio_threshold: float = BALANCED_RATIO) -> list[float] | None:
+def class_weights(label_ids: list[int], num_labels: int, mode: str = "auto") -> list[float] | None:
     """'balanced' weights n/(k*count_c); 'sqrt' their square root (a softer correction);
     'auto' uses the balanced ones only when max/min class count > 1.5."""
     if mode == "none":
@@ -18,7 +17,7 @@ def class_weights(label_ids: list[int], num_labels: int, mode: str = "auto",
     counts = Counter(label_ids)
     per_class = [counts.get(c, 0) for c in range(num_labels)]
     present = [c for c in per_class if c > 0]
-    if mode == "auto" and max(present) <= ratio_threshold * min(present):
+    if mode == "auto" and is_balanced(present):
         return None
     n = len(label_ids)
     power = 0.5 if mode == "sqrt" else 1.0
