@@ -41,3 +41,20 @@ def test_multiclass_metrics_match_sklearn():
     assert np.isclose(m["roc_auc"], skm.roc_auc_score(y, probs, multi_class="ovr"))
     assert m["primary"] == m["macro_f1"]
     assert m["per_class"]["b"]["support"] == int((y == 1).sum())
+
+
+def test_primary_score_is_the_metric_the_label_space_names():
+    """Checkpoint selection (the Trainer's compute_metrics) and the baseline's C use
+    primary_score; for a balanced binary task it must be macro-F1, not one class's F1."""
+    from textclf.evaluation.metrics import primary_score
+
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+    pred = np.ones_like(y)                      # always the second class
+    balanced = LabelSpace.from_values(["yes"] * 5 + ["no"] * 5)
+    assert balanced.primary_metric == "macro_f1"
+    assert np.isclose(primary_score(y, pred, balanced), skm.f1_score(y, pred, average="macro"))
+    assert not np.isclose(primary_score(y, pred, balanced), skm.f1_score(y, pred, pos_label=1))
+    chosen = LabelSpace(names=("ham", "spam"), positive="spam")
+    assert np.isclose(primary_score(y, pred, chosen), skm.f1_score(y, pred, pos_label=1))
+    three = LabelSpace(names=("a", "b", "c"))   # a class never predicted nor present still counts
+    assert np.isclose(primary_score(y, pred, three), skm.f1_score(y, pred, average="macro", labels=[0, 1, 2]))

@@ -14,14 +14,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def primary_score(y_true: np.ndarray, y_pred: np.ndarray, labels: LabelSpace) -> float:
-    """Binary: F1 of the positive (minority) class; multi-class and multi-label: macro-F1
+    """The task's primary metric (labels.primary_metric): F1 of the positive class for binary
+    tasks, macro-F1 for balanced binary (no positive label given), multi-class and multi-label
     (for multi-label, y_true and y_pred are 0/1 matrices)."""
-    if labels.multi_label:
-        return float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
-    if labels.task == "binary":
+    if labels.primary_metric == "f1_positive":
         return float(skm.f1_score(y_true, y_pred, pos_label=labels.positive_id, zero_division=0))
-    return float(skm.f1_score(y_true, y_pred, average="macro",
-                              labels=list(range(len(labels.names))), zero_division=0))
+    every = {} if labels.multi_label else {"labels": list(range(len(labels.names)))}
+    return float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0, **every))
 
 
 def classification_metrics(y_true, probs, labels: LabelSpace) -> dict:
