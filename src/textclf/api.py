@@ -16,13 +16,14 @@ from textclf.config import DataConfig, TrainConfig
 from textclf.data.checks import data_report, print_report
 from textclf.data.prepare import prepare
 from textclf.evaluation.baseline import join_pairs, tfidf_baseline
-from textclf.evaluation.calibration import calibrate, fold_temperature
+from textclf.evaluation.calibration import calibrate, fold_logit_offset, fold_temperature
 from textclf.evaluation.metrics import (classification_metrics, multilabel_metrics,
                                         paired_comparison, softmax)
-from textclf.evaluation.report import (calibration_line, plot_results, print_metrics, run_report,
-                                       verdict_line)
+from textclf.evaluation.report import (calibration_line, decision_line, plot_results, print_metrics,
+                                       run_report, verdict_line)
 from textclf.errors import DataError
-from textclf.evaluation.thresholds import apply_thresholds, sigmoid, tune_thresholds
+from textclf.evaluation.thresholds import (apply_thresholds, sigmoid, threshold_offset,
+                                          tune_binary_threshold, tune_thresholds)
 
 console = Console(stderr=False)
 
@@ -124,13 +125,16 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
         thresholds = None
         if labels.multi_label:   # per-label thresholds, tuned on validation, saved with the model
             thresholds = tune_thresholds(y["validation"], sigmoid(valid_logits))
+        decision = None
+        if labels.task == "binary" and cfg.tune_threshold:
+            decision = _decision_threshold(model, labels, valid_logits, test_logits, y["validation"])
         model.config.textclf = {"positive_label": labels.positive, "primary_metric": labels.primary_metric,
                                 "max_length": cfg.max_length,
                                 "base_model": cfg.model, "task": labels.task,
                                 "text_pair": data.has_pairs, "long_text": cfg.long_text,
                                 "stride": cfg.stride, "aggregate": cfg.aggregate,
                                 "temperature": t, "temperature_folded": folded,
-                                "thresholds": thresholds}
+                                "thresholds": thresholds, "decision": decision}
         model.save_pretrained(tmp / runs.MODEL_DIR, safe_serialization=True)
         tokenizer.save_pretrained(tmp / runs.MODEL_DIR)
         shutil.rmtree(tmp / "checkpoints", ignore_errors=True)
@@ -139,6 +143,8 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
         train_counts = y["train"].sum(0) if labels.multi_label else None
         metrics = {"test": score(y["test"], probs, labels, thresholds, train_counts),
                    "calibration": calibration}
+        if decision is not None:
+            metrics["decision"] = decision
         if data.test_is_validation:
             metrics["test"]["scored_on"] = "validation (the test file has no labels)"
         if cfg.baseline:
@@ -173,8 +179,27 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
         if "baseline" in metrics:
             say(verdict_line(metrics["test"], metrics["baseline"], metrics.get("comparison")))
         say(calibration_line(metrics["calibration"]))
+        if "decision" in metrics:
+            say(decision_line(metrics["decision"]))
         say(f"run saved to [bold]{final}[/] (model: {final / runs.MODEL_DIR})")
     return Run(final, metrics)
+
+
+def _decision_threshold(model, labels, valid_logits, test_logits, y_valid) -> dict:
+    """Binary tasks: tune the threshold on the positive probability on validation; where it
+    beats 0.5 on held-out halves, shift the positive logit (in the head's bias when it has one)
+    so argmax decides at that threshold. Shifts `valid_logits`/`test_logits` in place to match."""
+    pos = labels.positive_id if labels.positive_id is not None else 1
+    decision = tune_binary_threshold(np.asarray(y_valid) == pos, softmax(valid_logits)[:, pos],
+                                     macro=labels.primary_metric == "macro_f1")
+    decision.update(label=labels.names[pos], metric=labels.primary_metric)
+    if decision["applied"]:
+        offset = threshold_offset(decision["threshold"])
+        decision["logit_offset"] = offset
+        decision["folded_into_head"] = fold_logit_offset(model, pos, offset)
+        valid_logits[:, pos] += offset
+        test_logits[:, pos] += offset
+    return decision
 
 
 def prediction_columns(probs: np.ndarray, labels, thresholds=None,

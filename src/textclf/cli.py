@@ -101,6 +101,8 @@ def train(
     patience: Optional[int] = typer.Option(None, "--patience", help="Early-stopping patience in epochs (0 = off)."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the TF-IDF baseline."),
+    no_tune_threshold: bool = typer.Option(False, "--no-tune-threshold",
+                                           help="Binary tasks: always decide at probability 0.5."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory."),
 ):
     """Fine-tune, evaluate on the test split (next to a TF-IDF baseline) and save a run."""
@@ -123,6 +125,8 @@ def train(
         flags["length_grouping"] = False
     if no_baseline:
         flags["baseline"] = False
+    if no_tune_threshold:
+        flags["tune_threshold"] = False
     if overwrite:
         flags["overwrite"] = True
     if config:   # the YAML's data settings stay unless a flag here says otherwise

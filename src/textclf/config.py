@@ -62,6 +62,7 @@ class TrainConfig(BaseModel):
     aggregate: Literal["mean", "max"] = "mean"  # chunk: how window logits make a document's
     early_stopping_patience: int = Field(2, ge=0)
     save_total_limit: int = Field(2, ge=1)
+    tune_threshold: bool = True               # binary: a validation-tuned threshold, used only where it helps held-out data
     seed: int = 42
     baseline: bool = True
     overwrite: bool = False

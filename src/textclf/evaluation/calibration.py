@@ -56,6 +56,17 @@ def calibrate(valid_logits, valid_y, test_logits, test_y, multi_label: bool = Fa
     return out
 
 
+def _head(model):
+    """The classification head's last linear layer (out_features == num_labels), or None."""
+    import torch
+
+    n = model.config.num_labels
+    heads = [m for name, m in model.named_modules()
+             if isinstance(m, torch.nn.Linear) and m.out_features == n
+             and name.split(".")[0] in ("classifier", "score", "logits_proj", "pre_classifier")]
+    return heads[-1] if heads else None
+
+
 def fold_temperature(model, t: float) -> bool:
     """Divide the classification head's last linear layer by T, so logits come out already
     scaled: plain `transformers.pipeline`, ONNX exports and every backend then give calibrated
@@ -63,15 +74,25 @@ def fold_temperature(model, t: float) -> bool:
     at predict time)."""
     import torch
 
-    n = model.config.num_labels
-    heads = [(name, m) for name, m in model.named_modules()
-             if isinstance(m, torch.nn.Linear) and m.out_features == n
-             and name.split(".")[0] in ("classifier", "score", "logits_proj", "pre_classifier")]
-    if not heads:
+    layer = _head(model)
+    if layer is None:
         return False
-    _, layer = heads[-1]
     with torch.no_grad():
         layer.weight /= t
         if layer.bias is not None:
             layer.bias /= t
+    return True
+
+
+def fold_logit_offset(model, index: int, offset: float) -> bool:
+    """Add `offset` to label `index`'s logit through the head's bias, so a tuned decision
+    threshold is what argmax (and so plain `pipeline()` and ONNX) decides. False if the head has
+    no bias to carry it (then the offset must be added at predict time)."""
+    import torch
+
+    layer = _head(model)
+    if layer is None or layer.bias is None:
+        return False
+    with torch.no_grad():
+        layer.bias[index] += offset
     return True

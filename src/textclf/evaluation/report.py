@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textclf.data.checks import to_markdown as data_markdown
+from textclf.evaluation.thresholds import MIN_GAIN
 
 HEADLINE = ("accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "pr_auc")
 MULTILABEL_HEADLINE = ("micro_f1", "macro_f1", "weighted_f1", "samples_f1", "subset_accuracy",
@@ -84,6 +85,17 @@ def calibration_line(cal: dict) -> str:
             f"on validation, {cal['ece_test_before']:.4f} -> {cal['ece_test_after']:.4f} on test.")
 
 
+def decision_line(d: dict) -> str:
+    """One sentence on the binary decision threshold: tuned and used, or 0.5 kept."""
+    metric = "macro-F1" if d["metric"] == "macro_f1" else f"{d['label']} F1"
+    gain = f"{d['heldout_gain']:+.4f} {metric} on held-out halves of validation"
+    if d["applied"]:
+        return (f"Decision threshold: '{d['label']}' when its probability is at least {d['threshold']:.3f} "
+                f"(tuned on validation; {gain}), built into the model so argmax decides there.")
+    return (f"Decision threshold: 0.5 kept (a tuned {d['tuned']:.3f} gained {gain}, "
+            f"below the {MIN_GAIN} needed).")
+
+
 def run_report(name: str, cfg, metrics: dict, data_report: dict) -> str:
     model_m, base_m = metrics["test"], metrics.get("baseline")
     t = metrics["training"]
@@ -98,6 +110,8 @@ def run_report(name: str, cfg, metrics: dict, data_report: dict) -> str:
     scored_on = f" — scored on {model_m['scored_on']}" if model_m.get("scored_on") else ""
     cal = metrics.get("calibration")
     calibration = f"\n{calibration_line(cal)}\n" if cal else ""
+    if metrics.get("decision"):
+        calibration += f"\n{decision_line(metrics['decision'])}\n"
     return f"""# textclf run: {name}
 
 Base model `{cfg.model}`, task **{model_m['task']}**, trained on `{cfg.data.train}`.

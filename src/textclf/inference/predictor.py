@@ -105,6 +105,11 @@ class Predictor:
         # T is normally folded into the head's weights at training time; apply it only if not
         self.temperature = 1.0 if extra.get("temperature_folded", True) else float(extra.get("temperature") or 1.0)
         n = len(self.labels.names)
+        # a tuned binary decision threshold is normally folded into the head's bias; add it if not
+        self.offsets = np.zeros(n)
+        decision = extra.get("decision") or {}
+        if decision.get("applied") and not decision.get("folded_into_head", True):
+            self.offsets[self.labels.names.index(decision["label"])] = decision["logit_offset"]
         self.thresholds = list(extra.get("thresholds") or [0.5] * n) if self.labels.multi_label else None
 
     def thresholds_for(self, threshold: float | None = None) -> list[float] | None:
@@ -156,8 +161,8 @@ class Predictor:
                               max_batch_tokens=max_batch_tokens, progress=progress, dropout=dropout)
 
     def to_probs(self, logits: np.ndarray) -> np.ndarray:
-        """Temperature-scaled softmax, or sigmoid for multi-label."""
-        z = logits / self.temperature
+        """Temperature-scaled (and decision-offset) softmax, or sigmoid for multi-label."""
+        z = logits / self.temperature + self.offsets
         return sigmoid(z) if self.labels.multi_label else softmax(z)
 
     def predict_proba(self, texts: list[str], pairs: list[str] | None = None, *,
