@@ -114,3 +114,10 @@ def test_the_threshold_can_be_switched_off(tiny_model_dir, tmp_path):
 
     run, _ = train_tiny_sms(tiny_model_dir, tmp_path, tune_threshold=False)
     assert "decision" not in run.metrics
+
+
+def test_too_little_validation_data_keeps_one_half():
+    y, p = scores(600, shift=-1.5)
+    for yy, pp in ((y[:10], p[:10]), (np.zeros(100, int), p[:100]), (y[:0], p[:0])):
+        d = tune_binary_threshold(yy, pp)
+        assert d == {"threshold": 0.5, "tuned": 0.5, "heldout_gain": 0.0, "applied": False}

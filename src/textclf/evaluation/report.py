@@ -92,8 +92,8 @@ def decision_line(d: dict) -> str:
     if d["applied"]:
         return (f"Decision threshold: '{d['label']}' when its probability is at least {d['threshold']:.3f} "
                 f"(tuned on validation; {gain}), built into the model so argmax decides there.")
-    return (f"Decision threshold: 0.5 kept (a tuned {d['tuned']:.3f} gained {gain}, "
-            f"below the {MIN_GAIN} needed).")
+    return (f"Decision threshold: 0.5 kept (tuned: {d['tuned']:.3f}, {gain}; "
+            f"a threshold is used from a gain of {MIN_GAIN}).")
 
 
 def run_report(name: str, cfg, metrics: dict, data_report: dict) -> str:
