@@ -99,6 +99,7 @@ def _samples(prometheus_text: str) -> dict[str, float]:
 def test_info_health_metrics_page(client):
     info = client.get("/info").json()
     assert info["labels"] == ["ham", "spam"] and info["task"] == "binary" and info["backend"] == "torch"
+    assert 0 < info["decision_threshold"] < 1   # the binary decision threshold (0.5 unless tuning paid off)
     assert client.get("/health").json() == {"status": "ok"}
     ok = 'textclf_requests_total{path="/predict",status="200"}'
     timed = 'textclf_request_seconds_count{path="/predict"}'

@@ -225,7 +225,9 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
         extra = getattr(p.config, "textclf", None) or {}
         return {"model": str(p.model_dir), "base_model": extra.get("base_model"),
                 "task": p.labels.task, "text_pair": p.text_pair, "labels": list(p.labels.names),
-                "thresholds": p.thresholds, "max_length": p.max_length, "long_text": p.long_text,
+                "thresholds": p.thresholds,
+                "decision_threshold": (extra.get("decision") or {}).get("threshold"),
+                "max_length": p.max_length, "long_text": p.long_text,
                 "backend": p.backend.name, "micro_batching": batching, "version": __version__}
 
     @app.get("/health")
