@@ -79,12 +79,14 @@ def main():
     ap.add_argument("--train-rows", type=int, default=1000)
     ap.add_argument("--epochs", type=float, default=2)
     ap.add_argument("--skip-512", action="store_true", help="skip the slow seed-style run")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="for all three runs (default: textclf's default batch size)")
     args = ap.parse_args()
     import textclf
     from textclf.data.prepare import prepare
 
     defaults = TrainConfig(data=DataConfig(train="x"))
-    lr, bs = defaults.learning_rate, defaults.batch_size
+    lr, bs = defaults.learning_rate, args.batch_size or defaults.batch_size
     data = prepare(DataConfig(train=str(SMS), no_header=True, columns=["label", "text"]))
     rng = np.random.default_rng(0)
     tr = data.splits["train"]
@@ -103,7 +105,7 @@ def main():
         start = time.perf_counter()
         run = textclf.train(TrainConfig(
             data=DataConfig(train=str(t / "train.csv"), valid=str(t / "valid.csv"), test=str(t / "test.csv")),
-            output=str(t / "run"), epochs=args.epochs, early_stopping_patience=0), quiet=True)
+            output=str(t / "run"), epochs=args.epochs, batch_size=bs, early_stopping_patience=0), quiet=True)
         results["textclf train"] = (time.perf_counter() - start, run.metrics["test"]["f1_positive"])
         print(f"textclf train: {results['textclf train'][0]:.1f} s", flush=True)
         results["(b) Trainer + DataCollatorWithPadding"] = hf_script(
