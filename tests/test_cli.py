@@ -116,6 +116,10 @@ def test_cli_train_predict_evaluate(sms_csv, tmp_path, capsys, monkeypatch, tiny
                                       "--no-baseline"])
     main()
     assert (run / "model" / "config.json").exists()
+    trained = capsys.readouterr()
+    assert "epoch 1/1" in trained.out
+    # transformers' own per-checkpoint 'Writing model shards' bar is noise in textclf's output
+    assert "Writing model shards" not in trained.out + trained.err
     monkeypatch.setattr(sys, "argv", ["textclf", "predict", str(run), "win cash now", "hello"])
     main()
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "\t" in ln]

@@ -58,7 +58,7 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
 
     from textclf.data.features import encode
     from textclf.inference.predictor import batched_logits
-    from textclf.models.base import load_classifier, load_tokenizer
+    from textclf.models.base import load_classifier, load_tokenizer, quiet_transformers
     from textclf.models.freezing import apply_freezing
     from textclf.training.losses import class_weights, pos_weights
     from textclf.training.trainer import build_trainer, doc_metric, strata_of, to_dataset
@@ -105,7 +105,8 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
             cfg, model, tokenizer, train_ds, valid_ds, labels, str(tmp / "checkpoints"), weights,
             doc_metric(labels, y["validation"], valid_doc, cfg.aggregate), strata=strata, print_fn=say)
         start = time.perf_counter()
-        trainer.train()
+        with quiet_transformers(warnings=True):   # no 'Writing model shards' bar per checkpoint
+            trainer.train()
         seconds = time.perf_counter() - start
         model = trainer.model
 
@@ -135,7 +136,8 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
                                 "stride": cfg.stride, "aggregate": cfg.aggregate,
                                 "temperature": t, "temperature_folded": folded,
                                 "thresholds": thresholds, "decision": decision}
-        model.save_pretrained(tmp / runs.MODEL_DIR, safe_serialization=True)
+        with quiet_transformers(warnings=True):
+            model.save_pretrained(tmp / runs.MODEL_DIR, safe_serialization=True)
         tokenizer.save_pretrained(tmp / runs.MODEL_DIR)
         shutil.rmtree(tmp / "checkpoints", ignore_errors=True)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+from contextlib import contextmanager
 from pathlib import Path
 
 from textclf.errors import ModelError
@@ -45,7 +46,6 @@ def load_tokenizer(name: str):
 def load_classifier(name: str, *, labels=None):
     """A sequence-classification model; with `labels` (a LabelSpace) a new head is sized for them."""
     from transformers import AutoModelForSequenceClassification
-    from transformers.utils import logging as hf_logging
 
     kwargs = {}
     if labels is not None:
@@ -54,15 +54,27 @@ def load_classifier(name: str, *, labels=None):
                       problem_type=("multi_label_classification" if labels.multi_label
                                     else "single_label_classification"),
                       ignore_mismatched_sizes=True)   # a fine-tuned base: its old head is replaced
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()   # "newly initialized head" warnings are expected here
-    hf_logging.disable_progress_bar()  # a "Loading weights" bar for a 90 MB model is noise
     try:
-        return AutoModelForSequenceClassification.from_pretrained(
-            resolve(name), use_safetensors=True, trust_remote_code=False, **kwargs)
+        with quiet_transformers():   # "newly initialized head" warnings are expected here
+            return AutoModelForSequenceClassification.from_pretrained(
+                resolve(name), use_safetensors=True, trust_remote_code=False, **kwargs)
     except (OSError, ValueError) as exc:
         raise ModelError(f"Cannot load model '{name}' ({_first_line(exc)}); pass 'default', a local "
                          "model dir with model.safetensors, or a hub id you can reach.") from None
+
+
+@contextmanager
+def quiet_transformers(*, warnings: bool = False):
+    """Hide transformers' 'Loading weights' / 'Writing model shards' bars (noise for a 90 MB
+    model) and, unless `warnings`, its warnings; both settings are restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    if not warnings:
+        hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:

@@ -130,4 +130,6 @@ def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir:
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(QuietProgress())
+    trainer.remove_callback(summary)   # after the bars, so an epoch line follows a closed eval bar
+    trainer.add_callback(summary)
     return trainer, summary
