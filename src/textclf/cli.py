@@ -90,7 +90,7 @@ def train(
     loss: Optional[str] = typer.Option(None, "--loss", help="ce|focal"),
     label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing",
                                                     help="Cross-entropy label smoothing, e.g. 0.1."),
-    freeze: Optional[str] = typer.Option(None, "--freeze", help="none|embeddings|base"),
+    freeze: Optional[str] = typer.Option(None, "--freeze", help="none|embeddings (default)|base"),
     unfreeze_last: Optional[int] = typer.Option(None, "--unfreeze-last"),
     no_length_grouping: bool = typer.Option(False, "--no-length-grouping"),
     long_text: Optional[str] = typer.Option(None, "--long-text",
