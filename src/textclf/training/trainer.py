@@ -116,8 +116,7 @@ def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir:
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
     )
-    summary = EpochSummary(metric, len(train_ds), print_fn=print_fn)
-    callbacks = [summary]
+    callbacks = []
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer = ClassifierTrainer(
@@ -130,6 +129,6 @@ def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir:
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(QuietProgress())
-    trainer.remove_callback(summary)   # after the bars, so an epoch line follows a closed eval bar
-    trainer.add_callback(summary)
+    summary = EpochSummary(metric, len(train_ds), print_fn=print_fn)
+    trainer.add_callback(summary)   # after the bars, so an epoch line follows a closed eval bar
     return trainer, summary
