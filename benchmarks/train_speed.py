@@ -84,6 +84,11 @@ def main():
     args = ap.parse_args()
     import textclf
     from textclf.data.prepare import prepare
+    # import the libraries both sides use before any clock starts: whichever ran first would
+    # otherwise pay the ~5 s of imports for the other
+    import datasets  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import transformers.trainer  # noqa: F401
 
     defaults = TrainConfig(data=DataConfig(train="x"))
     lr, bs = defaults.learning_rate, args.batch_size or defaults.batch_size

@@ -1,43 +1,121 @@
-"""Length-grouped batches that stay label-mixed.
+"""Length-grouped batches whose class make-up stays what random batches would have.
 
 Plain length grouping (Trainer's group_by_length) sorts whole pools by length; when length
 correlates with the label (spam SMS are long) batches become single-class and training collapses
-(measured: test macro-F1 1.00 -> 0.47, see DESIGN.md). Here each pool is split per class, each
-class is sorted by length, and batch b takes the b-th length slice of *every* class: batches keep
-the pool's class mix while texts in a batch have similar lengths, so little padding is needed.
+(measured: test macro-F1 1.00 -> 0.47, see DESIGN.md). Random batches avoid that but pad every
+batch to its longest text (on SMS at batch 8: 2.1x the real tokens).
+
+Here each random pool of 64 batches is sorted by length and cut into batches, with one rule:
+no batch holds more of a class than 99 in 100 random batches would (the binomial 99th percentile
+of batch_size draws at the class's share). Items over their class's cap wait for a later, longer
+batch, where they cost no padding; whatever still breaks a cap at the pool's long end is swapped
+with the item elsewhere that adds the least padding. Measured on SMS at batch 8: 1.08x the real
+tokens, against 2.1x for random batches.
 """
 from __future__ import annotations
 
 import math
 import random
-from collections import defaultdict
+from collections import Counter, deque
 
 from torch.utils.data import Sampler
 
 
+def class_caps(labels: list[int], batch_size: int, quantile: float = 0.99) -> dict[int, int]:
+    """Per class, the most members a batch may hold: the binomial `quantile` at its share."""
+    caps = {}
+    for c, k in Counter(labels).items():
+        p, acc = k / len(labels), 0.0
+        for cap in range(batch_size + 1):
+            acc += math.comb(batch_size, cap) * p ** cap * (1 - p) ** (batch_size - cap)
+            if acc >= quantile:
+                break
+        caps[c] = max(1, cap)
+    return caps
+
+
+def _fill(pool: list[int], lengths, labels, batch_size: int, caps) -> tuple[list[list[int]], list[int]]:
+    """Cut a pool, shortest first, into batches that respect the caps where they can."""
+    stream = deque(sorted(pool, key=lambda i: lengths[i]))
+    waiting: dict[int, deque] = {c: deque() for c in caps}
+    batches, cur, counts = [], [], Counter()
+    while stream or any(waiting.values()):
+        ready = [w[0] for c, w in waiting.items() if w and counts[c] < caps[c]]
+        if ready:                     # a short item that waited: free, this batch is longer
+            i = min(ready, key=lambda j: lengths[j])
+            waiting[labels[i]].popleft()
+        elif stream:
+            i = stream.popleft()
+            if counts[labels[i]] >= caps[labels[i]]:
+                waiting[labels[i]].append(i)
+                continue
+        else:                         # only capped classes are left: _repair sorts them out
+            i = waiting[max(waiting, key=lambda c: len(waiting[c]))].popleft()
+        cur.append(i)
+        counts[labels[i]] += 1
+        if len(cur) == batch_size:
+            batches.append(cur)
+            cur, counts = [], Counter()
+    return batches, cur
+
+
+def _repair(batches: list[list[int]], lengths, labels, caps) -> None:
+    """Swap items out of batches over a cap, each time the swap that adds the least padding."""
+    counts = [Counter(labels[i] for i in b) for b in batches]
+
+    def padded(b: list[int]) -> int:
+        return len(b) * max(lengths[i] for i in b)
+
+    for a, A in enumerate(batches):
+        while True:
+            over = [c for c, k in counts[a].items() if k > caps[c]]
+            if not over:
+                break
+            c = over[0]
+            best = None
+            for i in {min((x for x in A if labels[x] == c), key=lambda x: lengths[x]),
+                      max((x for x in A if labels[x] == c), key=lambda x: lengths[x])}:
+                for b, B in enumerate(batches):
+                    if b == a or counts[b][c] >= caps[c]:
+                        continue
+                    for j in B:
+                        d = labels[j]
+                        if d == c or counts[a][d] >= caps[d]:
+                            continue
+                        newA = [x if x != i else j for x in A]
+                        newB = [x if x != j else i for x in B]
+                        cost = padded(newA) + padded(newB) - padded(A) - padded(B)
+                        if best is None or cost < best[0]:
+                            best = (cost, i, b, j)
+            if best is None:          # no legal swap anywhere: leave the batch as it is
+                break
+            _, i, b, j = best
+            A[A.index(i)], batches[b][batches[b].index(j)] = j, i
+            counts[a][labels[i]] -= 1
+            counts[a][labels[j]] += 1
+            counts[b][labels[j]] -= 1
+            counts[b][labels[i]] += 1
+
+
 def mixed_length_batches(lengths: list[int], labels: list[int], batch_size: int, *,
-                         pool_batches: int = 64, seed: int = 0) -> list[list[int]]:
+                         pool_batches: int = 64, seed: int = 0,
+                         quantile: float = 0.99) -> list[list[int]]:
+    """Batches of indices: full ones in random order, then the partial one (if any) last, so
+    a DataLoader that cuts the sampler's stream every `batch_size` items sees these batches."""
     rng = random.Random(seed)
+    caps = class_caps(labels, batch_size, quantile)
     order = list(range(len(lengths)))
     rng.shuffle(order)
     pool_size = batch_size * pool_batches
     batches: list[list[int]] = []
+    rest: list[int] = []
     for start in range(0, len(order), pool_size):
-        pool = order[start:start + pool_size]
-        n_batches = math.ceil(len(pool) / batch_size)
-        per_class: dict[int, list[int]] = defaultdict(list)
-        for i in pool:
-            per_class[labels[i]].append(i)
-        slots: list[list[int]] = [[] for _ in range(n_batches)]
-        for members in per_class.values():
-            members.sort(key=lambda i: lengths[i])
-            # spread this class evenly over the pool's batches, in length order
-            for rank, i in enumerate(members):
-                slots[rank * n_batches // len(members)].append(i)
-        # Rebalance into exact batch_size chunks while keeping length order.
-        flat = [i for s in slots for i in s]
-        batches.extend(flat[k:k + batch_size] for k in range(0, len(flat), batch_size))
+        full, partial = _fill(order[start:start + pool_size], lengths, labels, batch_size, caps)
+        _repair(full, lengths, labels, caps)
+        batches.extend(full)
+        rest.extend(partial)
     rng.shuffle(batches)
+    batches.extend(rest[k:k + batch_size] for k in range(0, len(rest), batch_size))
     return batches
 
 
