@@ -130,3 +130,31 @@ def test_evaluate_normalize_maps_onto_the_models_spelling(trained, tmp_path):
     f.write_text("label,message\nHAM,hello there\n Spam ,win cash now\nham,ok\n")
     m = evaluate(str(run.path), DataConfig(train=str(f), normalize_labels=True), quiet=True)
     assert m["n"] == 3 and m["per_class"]["spam"]["support"] == 1
+
+
+def test_restarts_keep_the_best_on_validation_and_save_that_model(trained, tiny_model_dir, tmp_path):
+    from sklearn.metrics import f1_score
+
+    from conftest import train_tiny_sms
+
+    single, _ = trained
+    run, data_path = train_tiny_sms(tiny_model_dir, tmp_path, restarts=3, tune_threshold=False)
+    t = run.metrics["training"]
+    assert [r["seed"] for r in t["restarts"]] == [42, 43, 44]
+    scores = [r["best_valid"] for r in t["restarts"]]
+    kept = scores.index(max(scores))            # the first of the best
+    assert t["seed"] == 42 + kept and t["best_valid"] == max(scores)
+    # restart 1 is the plain run: same split, same init, same score
+    assert abs(scores[0] - single.metrics["training"]["best_valid"]) < 1e-9
+    def rows_of(r):
+        return {k: v["rows"] for k, v in json.loads((r.path / "splits.json").read_text()).items()
+                if k != "seed"}
+    assert rows_of(run) == rows_of(single)
+    # the saved model is the kept one: its validation score is the kept restart's
+    rows = list(csv.DictReader(open(data_path)))
+    valid = [rows[i] for i in json.loads((run.path / "splits.json").read_text())["validation"]["rows"]]
+    pred = [p["label"] for p in textclf.load(run.path).predict([r["message"] for r in valid])]
+    got = f1_score([r["label"] for r in valid], pred, pos_label="spam", zero_division=0)
+    assert run.metrics["test"]["primary_metric"] == "f1_positive"
+    assert abs(got - t["best_valid"]) < 1e-9
+    assert not (run.path / "checkpoints").exists()

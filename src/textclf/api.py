@@ -101,14 +101,37 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
     with runs.atomic_dir(final, overwrite=cfg.overwrite) as tmp:
         (tmp / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
         runs.write_json(tmp / "splits.json", {"seed": cfg.seed, **data.split_ids()})
-        trainer, summary = build_trainer(
-            cfg, model, tokenizer, train_ds, valid_ds, labels, str(tmp / "checkpoints"), weights,
-            doc_metric(labels, y["validation"], valid_doc, cfg.aggregate), strata=strata, print_fn=say)
         start = time.perf_counter()
-        with quiet_transformers(warnings=True):   # no 'Writing model shards' bar per checkpoint
-            trainer.train()
+        trainer, summary, restarts = None, None, []
+        for k in range(cfg.restarts):
+            seed = cfg.seed + k   # the split stays the one cfg.seed drew; init and batch order vary
+            if k:
+                set_seed(seed)
+                model = load_classifier(cfg.model, labels=labels)
+                apply_freezing(model, cfg.freeze, cfg.unfreeze_last)
+            if cfg.restarts > 1:
+                say(f"restart {k + 1}/{cfg.restarts} (seed {seed})")
+            tried, tried_summary = build_trainer(
+                cfg.model_copy(update={"seed": seed}), model, tokenizer, train_ds, valid_ds, labels,
+                str(tmp / "checkpoints" / f"restart-{k}"), weights,
+                doc_metric(labels, y["validation"], valid_doc, cfg.aggregate), strata=strata,
+                print_fn=say)
+            with quiet_transformers(warnings=True):   # no 'Writing model shards' bar per checkpoint
+                tried.train()
+            restarts.append({"seed": seed, "best_valid": tried.state.best_metric,
+                             "best_epoch": _best_epoch(tried, labels.primary_metric)})
+            # BERT's recipe for small sets: several restarts, keep the best on validation (ties: the first)
+            if trainer is None or tried.state.best_metric > trainer.state.best_metric:
+                trainer, summary = tried, tried_summary
+            shutil.rmtree(tmp / "checkpoints" / f"restart-{k}", ignore_errors=True)
         seconds = time.perf_counter() - start
         model = trainer.model
+        if cfg.restarts > 1:
+            kept = next(i for i, r in enumerate(restarts) if r["seed"] == trainer.args.seed)
+            say(f"kept restart {kept + 1} (seed {trainer.args.seed}): validation "
+                f"{labels.primary_metric} " + ", ".join(
+                    f"{'[bold]' if i == kept else ''}{r['best_valid']:.4f}{'[/]' if i == kept else ''}"
+                    for i, r in enumerate(restarts)))
 
         def logits_of(split):
             return batched_logits(model, tokenizer, split.texts, pairs=split.pairs,
@@ -160,13 +183,13 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
             metrics["baseline"]["seconds"] = base["seconds"]
             metrics["comparison"] = paired_comparison(y["test"], probs, base["probs"],
                                                       thresholds, base["thresholds"])
-        best_valid = trainer.state.best_metric
-        best_epoch = next((round(h["epoch"]) for h in trainer.state.log_history
-                           if h.get(f"eval_{labels.primary_metric}") == best_valid), None)
         metrics["training"] = {"seconds": seconds, "epochs_run": trainer.state.epoch,
-                               "best_epoch": best_epoch, "best_valid": best_valid,
+                               "best_epoch": _best_epoch(trainer, labels.primary_metric),
+                               "best_valid": trainer.state.best_metric, "seed": trainer.args.seed,
                                "train_rows": len(tr.texts), "train_windows": len(train_ds),
                                "epochs": summary.lines}
+        if cfg.restarts > 1:
+            metrics["training"]["restarts"] = restarts
         metrics["data"] = report
         runs.write_json(tmp / "metrics.json", metrics)
         with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as f:
@@ -185,6 +208,12 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
             say(decision_line(metrics["decision"]))
         say(f"run saved to [bold]{final}[/] (model: {final / runs.MODEL_DIR})")
     return Run(final, metrics)
+
+
+def _best_epoch(trainer, metric: str):
+    best = trainer.state.best_metric
+    return next((round(h["epoch"]) for h in trainer.state.log_history
+                 if h.get(f"eval_{metric}") == best), None)
 
 
 def _decision_threshold(model, labels, valid_logits, test_logits, y_valid) -> dict:

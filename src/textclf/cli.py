@@ -100,6 +100,9 @@ def train(
     aggregate: Optional[str] = typer.Option(None, "--aggregate", help="chunk: mean|max of window logits."),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early-stopping patience in epochs (0 = off)."),
     seed: Optional[int] = typer.Option(None, "--seed"),
+    restarts: Optional[int] = typer.Option(None, "--restarts",
+                                           help="Train N times (init seeds seed..seed+N-1, same split) "
+                                                "and keep the best on validation; for small sets."),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the TF-IDF baseline."),
     no_tune_threshold: bool = typer.Option(False, "--no-tune-threshold",
                                            help="Binary tasks: always decide at probability 0.5."),
@@ -118,7 +121,7 @@ def train(
                  epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                  max_length=max_length, class_weights=class_weights, loss=loss,
                  label_smoothing=label_smoothing, freeze=freeze,
-                 unfreeze_last=unfreeze_last, early_stopping_patience=patience, seed=seed,
+                 unfreeze_last=unfreeze_last, early_stopping_patience=patience, seed=seed, restarts=restarts,
                  long_text=long_text, stride=stride, aggregate=aggregate)
     flags = {k: v for k, v in flags.items() if v is not None}
     if no_length_grouping:

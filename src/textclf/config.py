@@ -64,6 +64,7 @@ class TrainConfig(BaseModel):
     save_total_limit: int = Field(2, ge=1)
     tune_threshold: bool = True               # binary: a validation-tuned threshold, used only where it helps held-out data
     seed: int = 42
+    restarts: int = Field(1, ge=1, le=100)   # train with seeds seed..seed+N-1 on one split, keep the best on validation
     baseline: bool = True
     overwrite: bool = False
 
