@@ -49,6 +49,9 @@ SHAPE_BAD = {   # (file content, extra flags, message)
                              "'HOLDOUT' is not train/validation/test"),
     "bad split map": (b"text,label,part\na,x,TRAIN\n", ["--split-col", "part", "--split-map", "TRAIN"],
                       "must look like"),
+    "bad label map": (b"text,label\na,x\nb,y\n", ["--label-map", "x=,y=z"], "--label-map 'x=,y=z' must look like"),
+    "label map names no label": (b"text,label\na,x\nb,y\n", ["--label-map", "X=z"],
+                                 "names 'X', which is not a label"),
 }
 
 

@@ -94,7 +94,7 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
     train_ds, _ = to_dataset(train_feats, y["train"])
     valid_ds, valid_doc = to_dataset(encode(tokenizer, va.texts, va.pairs, **enc), y["validation"],
                                      sort_by_length=True)
-    if cfg.long_text == "chunk":
+    if len(train_ds) > len(tr.texts):
         say(f"long texts split into windows: {len(train_ds)} training windows from {len(tr.texts)} texts")
     strata = strata_of(np.asarray(train_ds["labels"])) if labels.multi_label else None
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -290,6 +290,9 @@ def evaluate(model_path: str, data_cfg: DataConfig, *, quiet: bool = False,
     if predictor.text_pair and d.pairs is None:
         raise DataError(f"The model classifies text pairs but {data_cfg.train} has no second text "
                         "column; pass --text-pair-col.")
+    if data_cfg.label_map:
+        from textclf.data.labels import remap_labels
+        d.labels = remap_labels(d.labels, data_cfg.label_map, source=str(data_cfg.train))
     if data_cfg.normalize_labels and not space.multi_label:   # map variants onto the model's spelling
         from textclf.data.labels import match_labels
         d.labels = match_labels(d.labels, space.names)

@@ -21,23 +21,25 @@ def _columns(value: Optional[str]) -> Optional[list[str]]:
     return [c.strip() for c in value.split(",")] if value else None
 
 
-def _split_map(value: Optional[str]) -> Optional[dict[str, str]]:
+def _mapping(value: Optional[str], flag: str, example: str) -> Optional[dict[str, str]]:
+    """'A=x,B=y' -> {'A': 'x', 'B': 'y'}."""
     if not value:
         return None
     from textclf.errors import DataError
     pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
-    if any(len(p) != 2 for p in pairs):
-        raise DataError(f"--split-map {value!r} must look like TRAIN=train,TRIAL=validation,TEST=test.")
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        raise DataError(f"{flag} {value!r} must look like {example}.")
     return {k.strip(): v.strip() for k, v in pairs}
 
 
 def _data_config(path, valid, test, text_col, label_col, no_header, columns, sep, normalize_labels,
                  positive_label, text_pair_col=None, label_cols=None, label_sep=None,
-                 label_names=None, task=None, split_col=None, split_map=None):
+                 label_names=None, task=None, split_col=None, split_map=None, label_map=None):
     from textclf.config import DataConfig
     extra = dict(text_pair_col=text_pair_col, label_cols=_columns(label_cols), label_sep=label_sep,
                  label_names=label_names, task=task, split_col=split_col,
-                 split_map=_split_map(split_map))
+                 split_map=_mapping(split_map, "--split-map", "TRAIN=train,TRIAL=validation,TEST=test"),
+                 label_map=_mapping(label_map, "--label-map", "NEUTRAL=other,CONTRADICTION=other"))
     return DataConfig(train=path, valid=valid, test=test, text_col=text_col, label_col=label_col,
                       no_header=no_header, columns=_columns(columns), sep=sep,
                       normalize_labels=normalize_labels, positive_label=positive_label,
@@ -62,6 +64,8 @@ LABEL_NAMES = typer.Option(None, "--label-names",
 TASK = typer.Option(None, "--task", help="auto|single|multilabel (auto: multi-label when labels are lists or columns).")
 SPLIT_COL = typer.Option(None, "--split-col", help="Column holding each row's split (train/dev/test ...).")
 SPLIT_MAP = typer.Option(None, "--split-map", help="Map split values, e.g. TRAIN=train,TRIAL=validation,TEST=test.")
+LABEL_MAP = typer.Option(None, "--label-map", help="Rename or merge labels (names as in the file), e.g. "
+                                                  "NEUTRAL=not_entailment,CONTRADICTION=not_entailment.")
 THRESHOLD = typer.Option(None, "--threshold", help="Multi-label: one decision threshold for every label "
                                                   "(default: the per-label ones tuned on validation).")
 
@@ -77,6 +81,7 @@ def train(
     text_pair_col: Optional[str] = PAIR_COL, label_cols: Optional[str] = LABEL_COLS,
     label_sep: Optional[str] = LABEL_SEP, label_names: Optional[str] = LABEL_NAMES,
     task: Optional[str] = TASK, split_col: Optional[str] = SPLIT_COL, split_map: Optional[str] = SPLIT_MAP,
+    label_map: Optional[str] = LABEL_MAP,
     positive_label: Optional[str] = typer.Option(None, "--positive-label",
                                                  help="Binary: the class whose F1 selects the model (default: minority)."),
     model: str = typer.Option("default", "--model", help="'default' (packaged all-MiniLM-L6-v2), a local dir, or a hub id."),
@@ -116,7 +121,7 @@ def train(
 
     d = _data_config(data, valid, test, text_col, label_col, no_header, columns, sep,
                      normalize_labels, positive_label, text_pair_col, label_cols, label_sep,
-                     label_names, task, split_col, split_map)
+                     label_names, task, split_col, split_map, label_map)
     flags = dict(output=output, model=model if model != "default" or not config else None,
                  epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                  max_length=max_length, class_weights=class_weights, loss=loss,
@@ -148,7 +153,8 @@ def evaluate(
     no_header: bool = NO_HEADER, columns: Optional[str] = COLUMNS, sep: Optional[str] = SEP,
     normalize_labels: bool = NORMALIZE,
     text_pair_col: Optional[str] = PAIR_COL, label_cols: Optional[str] = LABEL_COLS,
-    label_sep: Optional[str] = LABEL_SEP, threshold: Optional[float] = THRESHOLD,
+    label_sep: Optional[str] = LABEL_SEP, label_map: Optional[str] = LABEL_MAP,
+    threshold: Optional[float] = THRESHOLD,
     output: Optional[str] = typer.Option(None, "--output", help="Write the metrics as JSON here."),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ):
@@ -159,7 +165,8 @@ def evaluate(
     if output:
         runs.check_output(output, overwrite)
     m = run_eval(model, _data_config(data, None, None, text_col, label_col, no_header, columns, sep,
-                                     normalize_labels, None, text_pair_col, label_cols, label_sep),
+                                     normalize_labels, None, text_pair_col, label_cols, label_sep,
+                                     label_map=label_map),
                  threshold=threshold)
     if output:
         runs.write_json(output, m)
@@ -297,6 +304,7 @@ def data_check(
     text_pair_col: Optional[str] = PAIR_COL, label_cols: Optional[str] = LABEL_COLS,
     label_sep: Optional[str] = LABEL_SEP, label_names: Optional[str] = LABEL_NAMES,
     task: Optional[str] = TASK, split_col: Optional[str] = SPLIT_COL, split_map: Optional[str] = SPLIT_MAP,
+    label_map: Optional[str] = LABEL_MAP,
     model: str = typer.Option("default", "--model", help="Tokenizer used for length statistics."),
     max_length: int = typer.Option(128, "--max-length"),
     seed: int = typer.Option(42, "--seed"),
@@ -308,7 +316,7 @@ def data_check(
 
     d = _data_config(data, valid, test, text_col, label_col, no_header, columns, sep,
                      normalize_labels, None, text_pair_col, label_cols, label_sep, label_names, task,
-                     split_col, split_map)
+                     split_col, split_map, label_map)
     prepared = prepare(d, seed=seed, check_labels=False)
     print_report(data_report(prepared, load_tokenizer(model), max_length), Console())
 

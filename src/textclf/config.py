@@ -35,6 +35,7 @@ class DataConfig(BaseModel):
     task: Literal["auto", "single", "multilabel"] = "auto"
     split_col: str | None = None              # a column saying train/validation/test per row
     split_map: dict[str, str] | None = None   # its values -> train/validation/test
+    label_map: dict[str, str] | None = None   # rename/merge labels, e.g. NEUTRAL -> not_entailment
 
 
 class TrainConfig(BaseModel):

@@ -111,3 +111,29 @@ def test_unlabelled_test_file_scores_on_validation(tmp_path, sms_csv):
     assert data.test_is_validation
     assert data.splits["test"] is data.splits["validation"]
     assert any("no labels" in n for n in data.notes)
+
+
+def test_label_map_merges_labels_in_every_split(tmp_path):
+    p = tmp_path / "sick.tsv"
+    sets = ["TRAIN"] * 45 + ["TRIAL"] * 15 + ["TEST"] * 15
+    labels = ["ENTAILMENT", "NEUTRAL", "CONTRADICTION"] * 25
+    pd.DataFrame({"sentence_A": [f"x {i}" for i in range(75)], "sentence_B": [f"y {i}" for i in range(75)],
+                  "entailment_label": labels, "SemEval_set": sets}).to_csv(p, sep="\t", index=False)
+    cfg = DataConfig(train=str(p), split_col="SemEval_set", label_col="entailment_label", label_map={
+        "ENTAILMENT": "entailment", "NEUTRAL": "not_entailment", "CONTRADICTION": "not_entailment"})
+    data = prepare(cfg)
+    assert data.labels.names == ("entailment", "not_entailment") and data.labels.task == "binary"
+    for s, split in data.splits.items():
+        assert split.labels.count("not_entailment") == 2 * split.labels.count("entailment"), s
+    with pytest.raises(DataError, match="--label-map names 'NEUTRL', which is not a label"):
+        prepare(DataConfig(train=str(p), split_col="SemEval_set", label_col="entailment_label",
+                           label_map={"NEUTRL": "x"}))
+
+
+def test_label_map_on_label_lists_lists_a_merged_name_once():
+    from textclf.data.labels import remap_labels
+
+    rows = [["joy", "love"], ["anger"], ["love"]]
+    assert remap_labels(rows, {"joy": "positive", "love": "positive"}) == \
+        [["positive"], ["anger"], ["positive"]]
+    assert remap_labels(["a", "b", "c"], {"c": "b"}) == ["a", "b", "b"]

@@ -34,6 +34,23 @@ def match_labels(values: list[str], names: tuple[str, ...]) -> list[str]:
     return [known.get(_norm(v), v) for v in values]
 
 
+def remap_labels(rows: list, mapping: dict[str, str], *, source: str = "the data") -> list:
+    """Rename labels per `mapping` (several names may map onto one, which merges them); labels not
+    in it stay. Multi-label rows (lists) are mapped item by item, a merged name listed once. A
+    mapped name that occurs nowhere is an error: it is almost always a typo."""
+    seen = {v for r in rows for v in (r if isinstance(r, (list, tuple)) else [r])}
+    unknown = sorted(k for k in mapping if k not in seen)
+    if unknown:
+        raise DataError(f"--label-map names {unknown[0]!r}, which is not a label in {source} "
+                        f"(labels found: {', '.join(sorted(map(str, seen))[:20])}).")
+
+    def one(r):
+        if isinstance(r, (list, tuple)):
+            return list(dict.fromkeys(mapping.get(v, v) for v in r))
+        return mapping.get(r, r)
+    return [one(r) for r in rows]
+
+
 BALANCED_RATIO = 1.5
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from textclf.config import DataConfig
-from textclf.data.labels import LabelSpace, label_variants, normalize_labels
+from textclf.data.labels import LabelSpace, label_variants, normalize_labels, remap_labels
 from textclf.data.load import LabelledData, load_labelled
 from textclf.data.split import (SPLITS, Duplicates, cross_split_duplicates, find_duplicates,
                                 stratified_group_split)
@@ -126,6 +126,11 @@ def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> Pr
         variants = label_variants(sorted({v for d in files for row in d.labels for v in row}))
     else:
         variants = label_variants([lab for d in files for lab in d.labels])
+    if cfg.label_map:   # names as they are in the files, before any --normalize-labels merge
+        mapped = remap_labels([lab for d in files for lab in d.labels], cfg.label_map,
+                              source=cfg.train if len(files) == 1 else "the data files")
+        for d in files:
+            d.labels, mapped = mapped[:len(d.labels)], mapped[len(d.labels):]
     if cfg.normalize_labels and not main.multi_label:
         merged = normalize_labels([lab for d in files for lab in d.labels])
         for d in files:
