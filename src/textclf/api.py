@@ -102,7 +102,7 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
         (tmp / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
         runs.write_json(tmp / "splits.json", {"seed": cfg.seed, **data.split_ids()})
         start = time.perf_counter()
-        trainer, summary, restarts = None, None, []
+        trainer, summary, kept, restarts = None, None, 0, []
         for k in range(cfg.restarts):
             seed = cfg.seed + k   # the split stays the one cfg.seed drew; init and batch order vary
             if k:
@@ -122,12 +122,11 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
                              "best_epoch": _best_epoch(tried, labels.primary_metric)})
             # BERT's recipe for small sets: several restarts, keep the best on validation (ties: the first)
             if trainer is None or tried.state.best_metric > trainer.state.best_metric:
-                trainer, summary = tried, tried_summary
+                trainer, summary, kept = tried, tried_summary, k
             shutil.rmtree(tmp / "checkpoints" / f"restart-{k}", ignore_errors=True)
         seconds = time.perf_counter() - start
         model = trainer.model
         if cfg.restarts > 1:
-            kept = next(i for i, r in enumerate(restarts) if r["seed"] == trainer.args.seed)
             say(f"kept restart {kept + 1} (seed {trainer.args.seed}): validation "
                 f"{labels.primary_metric} " + ", ".join(
                     f"{'[bold]' if i == kept else ''}{r['best_valid']:.4f}{'[/]' if i == kept else ''}"

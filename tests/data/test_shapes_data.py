@@ -137,3 +137,11 @@ def test_label_map_on_label_lists_lists_a_merged_name_once():
     assert remap_labels(rows, {"joy": "positive", "love": "positive"}) == \
         [["positive"], ["anger"], ["positive"]]
     assert remap_labels(["a", "b", "c"], {"c": "b"}) == ["a", "b", "b"]
+
+
+def test_label_map_can_settle_case_variants_itself(tmp_path):
+    p = tmp_path / "d.csv"
+    pd.DataFrame({"text": [f"t {i}" for i in range(30)],
+                  "label": ["ham", "Spam", "spam"] * 10}).to_csv(p, index=False)
+    data = prepare(DataConfig(train=str(p), label_map={"Spam": "spam"}))
+    assert data.labels.names == ("ham", "spam") and data.variants == {}

@@ -93,6 +93,14 @@ def _by_split_column(main: LabelledData, cfg: DataConfig) -> dict[str, LabelledD
     return out
 
 
+def _relabel(files: list[LabelledData], fn) -> None:
+    """Apply `fn` (labels of every file, concatenated -> as many new labels) across all the files
+    at once, so a mapping or merge sees every label, then hand each file its own part back."""
+    new = fn([lab for d in files for lab in d.labels])
+    for d in files:
+        d.labels, new = new[:len(d.labels)], new[len(d.labels):]
+
+
 def _to_split(d: LabelledData, idx: list[int] | None = None) -> Split:
     d = d if idx is None else d.subset(idx)
     return Split(d.texts, d.labels, d.source, d.rows, d.pairs)
@@ -122,19 +130,15 @@ def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> Pr
             notes.append(f"test file {path} has no labels, so test metrics are computed on the "
                          "validation split (which also picked the checkpoint)")
     files = [main, *given.values()]
+    if cfg.label_map:   # names as they are in the files, before variants are looked for or merged
+        _relabel(files, lambda labs: remap_labels(
+            labs, cfg.label_map, source=cfg.train if len(files) == 1 else "the data files"))
     if main.multi_label:
         variants = label_variants(sorted({v for d in files for row in d.labels for v in row}))
     else:
         variants = label_variants([lab for d in files for lab in d.labels])
-    if cfg.label_map:   # names as they are in the files, before any --normalize-labels merge
-        mapped = remap_labels([lab for d in files for lab in d.labels], cfg.label_map,
-                              source=cfg.train if len(files) == 1 else "the data files")
-        for d in files:
-            d.labels, mapped = mapped[:len(d.labels)], mapped[len(d.labels):]
     if cfg.normalize_labels and not main.multi_label:
-        merged = normalize_labels([lab for d in files for lab in d.labels])
-        for d in files:
-            d.labels, merged = merged[:len(d.labels)], merged[len(d.labels):]
+        _relabel(files, normalize_labels)
         if variants:
             notes.append("merged labels differing only by case/whitespace: "
                          + "; ".join("/".join(g) for g in variants.values()))
