@@ -294,6 +294,23 @@ def serve(
                 workers=workers, timeout_graceful_shutdown=30, log_level="warning")
 
 
+@app.command()
+def push(
+    run: str = typer.Argument(..., help="Run dir or model dir."),
+    repo_id: str = typer.Option(..., "--repo-id", help="USER/NAME (or ORG/NAME) on the Hugging Face Hub."),
+    private: bool = typer.Option(False, "--private", help="Create the repo private (an existing repo keeps its setting)."),
+    onnx: bool = typer.Option(False, "--onnx", help="Include the int8 ONNX export (exported first if missing)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be uploaded, upload nothing."),
+):
+    """Upload the model (safetensors, config, tokenizer, model card) to the Hub; token from HF_TOKEN or `hf auth login`."""
+    from textclf.publish import push as run_push
+
+    out = Console()
+    r = run_push(run, repo_id, private=private, onnx=onnx, dry_run=dry_run, say=out.print)
+    if not dry_run:
+        out.print(f"pushed {len(r['files'])} files to {r['url']} (commit {r['commit'][:10]})")
+
+
 @data_app.command("check")
 def data_check(
     data: str = typer.Argument(..., help="Data file to check."),
