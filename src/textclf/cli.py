@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import typer
 from rich.console import Console
@@ -309,6 +309,29 @@ def push(
     r = run_push(run, repo_id, private=private, onnx=onnx, dry_run=dry_run, say=out.print)
     if not dry_run:
         out.print(f"pushed {len(r['files'])} files to {r['url']} (commit {r['commit'][:10]})")
+
+
+@app.command("runs")
+def runs_cmd(
+    directory: str = typer.Argument("runs", help="Directory holding run dirs."),
+    compare: Optional[Tuple[str, str]] = typer.Option(None, "--compare", help="Two runs (names under DIR "
+                                                      "or paths): metrics side by side with deltas, and config differences."),
+):
+    """List the runs in DIR (default runs/): data, base model, task, metric, baseline, time, status."""
+    from textclf import runlist
+
+    out = Console()
+    if not out.is_terminal:   # a log or a pipe: whole rows, not wrapped to 80 columns
+        out = Console(width=200)
+    if compare:
+        a, b = (runlist.resolve_run(name, directory) for name in compare)
+        runlist.print_compare(runlist.compare(a, b), out)
+        return
+    found = runlist.list_runs(directory)
+    if not found:
+        out.print(f"no runs in {directory}")
+        return
+    out.print(runlist.runs_table(found, title=f"Runs in {directory}"))
 
 
 @data_app.command("check")
