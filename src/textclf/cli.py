@@ -7,6 +7,7 @@ from typing import List, Optional, Tuple
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from textclf.errors import TextclfError
 
@@ -191,10 +192,14 @@ def predict(
     seed: int = typer.Option(0, "--seed", help="Seed for --mc-dropout."),
     max_batch_tokens: int = typer.Option(8192, "--max-batch-tokens"),
     overwrite: bool = typer.Option(False, "--overwrite"),
+    explain: bool = typer.Option(False, "--explain", help="Also print the words that pushed each text "
+                                 "toward its label (integrated gradients; needs textclf[explain])."),
 ):
     """Print label + score for texts, or write predictions for a whole file."""
     from textclf.errors import DataError
 
+    if explain and input:
+        raise DataError("--explain is for texts given on the command line, not --input files.")
     if input:
         if not output:
             raise DataError("--input needs --output FILE (.csv, .tsv or .jsonl).")
@@ -208,9 +213,13 @@ def predict(
     if not texts:
         raise DataError("Give texts to classify (--pair A B for pair models), or --input FILE --output FILE.")
     from textclf.inference.predictor import Predictor
-    if mc_dropout and backend == "auto":
+    if (mc_dropout or explain) and backend == "auto":
         backend = "torch"
     predictor = Predictor.load(model, backend=backend)
+    explainer = None
+    if explain:
+        from textclf.inference.explain import Explainer, why_line
+        explainer = Explainer(predictor)
     if predictor.text_pair and (not pair or len(texts) % 2):
         raise DataError('This model classifies text pairs: give them as --pair "first text" "second text" ...')
     if pair and not predictor.text_pair:
@@ -236,6 +245,8 @@ def predict(
             shown = f"{p['label']}\t{p['score']:.4f}"
         extra = f"\t{uncertainty[i]:.4f}" if uncertainty is not None else ""
         print(f"{shown}\t{short}{extra}")
+        if explainer is not None:
+            print(why_line(explainer.explain(texts[i], None if seconds is None else seconds[i])))
 
 
 @app.command()
@@ -305,8 +316,9 @@ def push(
     """Upload the model (safetensors, config, tokenizer, model card) to the Hub; token from HF_TOKEN or `hf auth login`."""
     from textclf.publish import push as run_push
 
-    out = Console()
-    r = run_push(run, repo_id, private=private, onnx=onnx, dry_run=dry_run, say=out.print)
+    out = Console(highlight=False)
+    r = run_push(run, repo_id, private=private, onnx=onnx, dry_run=dry_run,
+                 say=lambda msg: out.print(msg, markup=False))
     if not dry_run:
         out.print(f"pushed {len(r['files'])} files to {r['url']} (commit {r['commit'][:10]})")
 
@@ -376,7 +388,7 @@ def main() -> None:
         # (and typer.Exit into its code) when not in standalone mode
         code = app(standalone_mode=False)
     except TextclfError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)   # [..] in a message is text
         sys.exit(2)
     except KeyboardInterrupt:
         err.print(interrupted)
