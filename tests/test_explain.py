@@ -123,3 +123,38 @@ def test_missing_captum_is_one_sentence(spam_run, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "captum.attr", None)   # import fails as if not installed
     code, out, err = run_cli(["predict", str(spam_run), "--explain", "hi"], capsys, monkeypatch)
     assert code == 2 and "pip install 'textclf[explain]'" in err and "Traceback" not in err
+
+
+def test_multilabel_and_pair_models_are_explained(tiny_model_dir, tmp_path):
+    """Multi-label: the chosen label's sigmoid log-odds; pairs: words of both texts, by segment."""
+    import pandas as pd
+
+    import textclf
+    from conftest import EMOTIONS, multilabel_frame
+    from textclf.config import DataConfig, TrainConfig
+    from textclf.inference.explain import Explainer
+
+    p = tmp_path / "ml.csv"
+    multilabel_frame(120).to_csv(p, index=False)
+    base = dict(model=str(tiny_model_dir), epochs=1, batch_size=16, max_length=32,
+                early_stopping_patience=0, baseline=False)
+    ml = textclf.train(TrainConfig(data=DataConfig(train=str(p), label_names=",".join(EMOTIONS)),
+                                   output=str(tmp_path / "ml"), **base), quiet=True)
+    e = Explainer(textclf.load(ml.path, backend="torch")).explain("comment fearword", target="fear")
+    assert e["target"] == "fear" and [w["word"] for w in e["words"]] == ["comment", "fearword"]
+    assert abs(sum(w["attribution"] for w in e["words"])) > 0
+
+    pairs = tmp_path / "pairs.csv"
+    rows = [{"sentence1": f"a cat sat {i}", "sentence2": f"a cat {'sat' if i % 2 else 'ran'}",
+             "label": "entailment" if i % 2 else "contradiction"} for i in range(40)]
+    pd.DataFrame(rows).to_csv(pairs, index=False)
+    pm = textclf.train(TrainConfig(data=DataConfig(train=str(pairs)), output=str(tmp_path / "pm"), **base),
+                       quiet=True)
+    ex = Explainer(textclf.load(pm.path, backend="torch"))
+    e = ex.explain("a cat sat", "a cat ran")
+    assert [(w["word"], w["segment"]) for w in e["words"]] == [
+        ("a", 0), ("cat", 0), ("sat", 0), ("a", 1), ("cat", 1), ("ran", 1)]
+    assert ["".join(p["text"] for p in seg) for seg in e["segments"]] == ["a cat sat", "a cat ran"]
+    from textclf.inference.explain import ExplainError
+    with pytest.raises(ExplainError, match="give the second text"):
+        ex.explain("a cat sat")

@@ -139,7 +139,7 @@ def _upload(model_dir: Path, uploads: list[Upload], repo_id: str, token: str, pr
         repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         say(f"uploading {len(ops)} files ...")
         info = api.create_commit(repo_id, ops, repo_type="model",
-                                 commit_message=f"Upload textclf model from {model_dir.parent.name}")
+                                 commit_message=f"Upload textclf model {_run_name(model_dir)}")
     except OfflineModeIsEnabled:
         raise PushError("HF_HUB_OFFLINE is set; unset it to push to the Hub.") from None
     except HfHubHTTPError as exc:
@@ -150,6 +150,11 @@ def _upload(model_dir: Path, uploads: list[Upload], repo_id: str, token: str, pr
     except _network_errors() as exc:   # connection refused, DNS, TLS, timeouts
         raise PushError(f"Cannot reach the Hub at {api.endpoint}: {exc}.") from None
     return str(repo_url), info.oid
+
+
+def _run_name(model_dir: Path) -> str:
+    """The run's name for a run's model/ dir, else the model dir's own name."""
+    return model_dir.parent.name if model_dir.name == runs.MODEL_DIR else model_dir.name
 
 
 def _network_errors() -> tuple[type, ...]:
