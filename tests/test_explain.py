@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import HAM, SPAM
+from test_cli import run_cli
 
 pytest.importorskip("captum", reason="captum is in the test extra (pip install -e '.[test]')")
 
@@ -94,17 +95,6 @@ def test_bad_requests(explainer, kw, message):
         explainer.explain("   ")
 
 
-def run_cli(argv, capsys, monkeypatch):
-    from textclf.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["textclf", *argv])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_predict_explain_prints_the_top_words(spam_run, capsys, monkeypatch):

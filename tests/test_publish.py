@@ -1,11 +1,10 @@
 """`textclf push` against a local stand-in of the Hub's HTTP API (no network)."""
 import shutil
-import sys
 
 import pytest
 
 from hub_standin import HubStandIn
-from textclf.cli import main
+from test_cli import run_cli
 
 TOKEN = "hf_standin_token"
 
@@ -39,15 +38,6 @@ def hub(monkeypatch, tmp_path):
         yield h
 
 
-def run_cli(argv, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["textclf", *argv])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 EXPECTED = {"README.md", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}

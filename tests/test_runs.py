@@ -1,12 +1,11 @@
 """`textclf runs`: the table of runs and two runs side by side, on tiny-model runs."""
 import json
-import sys
 
 import pytest
 import yaml
 
 from textclf import runlist
-from textclf.cli import main
+from test_cli import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +34,6 @@ def runs_dir(tiny_model_dir, tmp_path_factory):
     return runs
 
 
-def run_cli(argv, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["textclf", *argv])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_list_runs_reads_finished_and_resumable(runs_dir):

@@ -204,11 +204,12 @@ def top_words(explanation: dict, k: int = 5) -> tuple[list[dict], list[dict]]:
 
 
 def why_line(explanation: dict, k: int = 5) -> str:
-    """One line for the terminal: 'why spam: free +2.10, prize +1.80 ... | against: ...' (log-odds)."""
+    """One line for the terminal: 'why spam: free +2.1, prize +1.8 ... | against: ...' (log-odds)."""
     pro, con = top_words(explanation, k)
 
     def fmt(ws):
-        return ", ".join(f"{w['word']} {w['attribution']:+.2f}" for w in ws) or "(no word pushes toward it)"
+        return (", ".join(f"{w['word']} {w['attribution']:+.3g}" for w in ws)
+                or "(no word pushes toward it; the text scores as an empty one would)")
     line = f"  why {explanation['target']}: {fmt(pro)}"
     if con:
         line += f" | against: {fmt(con[:3])}"
