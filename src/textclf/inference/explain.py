@@ -105,7 +105,8 @@ class Explainer:
                 return z
             # softmax: log p_j - log(1 - p_j) = z_j - logsumexp(z_k, k != j), stable near p = 1
             c = z.shape[-1]
-            others = z.unsqueeze(1).expand(-1, c, -1).masked_fill(torch.eye(c, dtype=torch.bool), float("-inf"))
+            others = z.unsqueeze(1).expand(-1, c, -1).masked_fill(torch.eye(c, dtype=torch.bool),
+                                                                   float("-inf"))
             return z - torch.logsumexp(others, dim=-1)
         return log_odds
 
@@ -154,8 +155,8 @@ class Explainer:
         words = _words(e, per_token, texts)
         return {"label": names[best], "score": float(probs[best]),
                 "target": names[j], "target_score": float(probs[j]),
-                "method": METHOD, "unit": "log-odds", "steps": steps, "convergence_delta": float(delta.abs().max()),
-                "truncated": e.truncated,
+                "method": METHOD, "unit": "log-odds", "steps": steps,
+                "convergence_delta": float(delta.abs().max()), "truncated": e.truncated,
                 "tokens": [{"token": t, "attribution": float(a)}
                            for t, a, s in zip(e.tokens, per_token, e.special) if not s],
                 "words": words,
