@@ -1,5 +1,6 @@
 """`textclf runs`: the table of runs and two runs side by side, on tiny-model runs."""
 import json
+import os
 
 import pytest
 import yaml
@@ -29,6 +30,9 @@ def runs_dir(tiny_model_dir, tmp_path_factory):
     cfg = yaml.safe_load((runs / "slow" / "config.yaml").read_text())
     cfg["epochs"] = 5
     (partial / "config.yaml").write_text(yaml.safe_dump(cfg))
+    live = runs / f".live.partial-{os.getpid()}"   # a training in progress in this process
+    live.mkdir()
+    (live / "config.yaml").write_text(yaml.safe_dump(cfg))
     (runs / "notes").mkdir()                     # not a run: ignored
     (runs / ".tmp.partial").mkdir()              # no checkpoints, no config: ignored
     return runs
@@ -38,7 +42,8 @@ def runs_dir(tiny_model_dir, tmp_path_factory):
 
 def test_list_runs_reads_finished_and_resumable(runs_dir):
     found = {r.name: r for r in runlist.list_runs(runs_dir)}
-    assert set(found) == {"slow", "fast", "next"}
+    assert set(found) == {"slow", "fast", "next", "live"}
+    assert found["live"].status == "running"
     slow = json.loads((runs_dir / "slow" / "metrics.json").read_text())
     r = found["slow"]
     assert r.status == "complete" and r.data == "sms.csv" and r.task == "binary"
@@ -53,7 +58,7 @@ def test_runs_command_prints_the_table(runs_dir, capsys, monkeypatch):
     code, out, err = run_cli(["runs", str(runs_dir)], capsys, monkeypatch)
     assert code == 0, err
     rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│")}
-    assert set(rows) == {"slow", "fast", "next"}
+    assert set(rows) == {"slow", "fast", "next", "live"}
     fast = json.loads((runs_dir / "fast" / "metrics.json").read_text())
     assert f"{fast['test']['primary']:.4f}" in rows["fast"] and "complete" in rows["fast"]
     assert "resumable (epoch 2/5)" in rows["next"]

@@ -2,11 +2,12 @@
 
 A finished run is a dir with model/config.json and metrics.json. A resumable one is the hidden
 in-progress dir `.<name>.partial` (or `.<name>.partial-<pid>`) beside where the run will land,
-holding checkpoints/ or config.yaml.
+holding checkpoints/ or config.yaml; a `-<pid>` one whose process is alive is still running.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ import yaml
 from textclf import runs
 from textclf.errors import TextclfError
 
-PARTIAL = re.compile(r"^\.(?P<name>.+)\.partial(-\d+)?$")
+PARTIAL = re.compile(r"^\.(?P<name>.+)\.partial(-(?P<pid>\d+))?$")
 # config keys that name where a run was written, not how it was trained
 NOT_SETTINGS = {"output", "overwrite"}
 
@@ -30,7 +31,7 @@ class RunsError(TextclfError):
 class RunInfo:
     name: str
     path: Path
-    status: str                 # "complete" or "resumable"
+    status: str                 # "complete", "resumable", or "running" (its process is alive)
     date: datetime
     data: str | None = None
     base_model: str | None = None
@@ -92,7 +93,8 @@ def read_partial(path: Path) -> RunInfo | None:
         return None
     if not ((path / "checkpoints").is_dir() or (path / "config.yaml").exists()):
         return None
-    info = RunInfo(match["name"], path, "resumable", datetime.fromtimestamp(path.stat().st_mtime))
+    status = "running" if match["pid"] and _alive(int(match["pid"])) else "resumable"
+    info = RunInfo(match["name"], path, status, datetime.fromtimestamp(path.stat().st_mtime))
     cfg = _read_yaml(path / "config.yaml")
     _from_config(info, cfg)
     epoch = _checkpoint_epoch(path)
@@ -100,6 +102,17 @@ def read_partial(path: Path) -> RunInfo | None:
         total = cfg.get("epochs")
         info.progress = f"epoch {epoch:g}" + (f"/{total:g}" if isinstance(total, (int, float)) else "")
     return info
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (the one writing a .partial-<pid> dir)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True   # it exists, owned by someone else
+    return True
 
 
 def list_runs(directory: str | Path) -> list[RunInfo]:
