@@ -325,8 +325,8 @@ def push(
 
 @app.command("runs")
 def runs_cmd(
-    directory: str = typer.Argument("runs", help="Directory holding run dirs."),
-    compare: Optional[Tuple[str, str]] = typer.Option(None, "--compare", help="Two runs (names under DIR "
+    directory: str = typer.Argument("runs", metavar="DIR", help="Directory holding run dirs."),
+    compare: Optional[Tuple[str, str]] = typer.Option(None, "--compare", metavar="A B", help="Two runs (names under DIR "
                                                       "or paths): metrics side by side with deltas, and config differences."),
 ):
     """List the runs in DIR (default runs/): data, base model, task, metric, baseline, time, status."""
