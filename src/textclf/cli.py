@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from textclf.errors import TextclfError
 
@@ -191,10 +192,14 @@ def predict(
     seed: int = typer.Option(0, "--seed", help="Seed for --mc-dropout."),
     max_batch_tokens: int = typer.Option(8192, "--max-batch-tokens"),
     overwrite: bool = typer.Option(False, "--overwrite"),
+    explain: bool = typer.Option(False, "--explain", help="Also print the words that pushed each text "
+                                 "toward its label (integrated gradients; needs textclf[explain])."),
 ):
     """Print label + score for texts, or write predictions for a whole file."""
     from textclf.errors import DataError
 
+    if explain and input:
+        raise DataError("--explain is for texts given on the command line, not --input files.")
     if input:
         if not output:
             raise DataError("--input needs --output FILE (.csv, .tsv or .jsonl).")
@@ -208,9 +213,13 @@ def predict(
     if not texts:
         raise DataError("Give texts to classify (--pair A B for pair models), or --input FILE --output FILE.")
     from textclf.inference.predictor import Predictor
-    if mc_dropout and backend == "auto":
+    if (mc_dropout or explain) and backend == "auto":
         backend = "torch"
     predictor = Predictor.load(model, backend=backend)
+    explainer = None
+    if explain:
+        from textclf.inference.explain import Explainer, why_line
+        explainer = Explainer(predictor)
     if predictor.text_pair and (not pair or len(texts) % 2):
         raise DataError('This model classifies text pairs: give them as --pair "first text" "second text" ...')
     if pair and not predictor.text_pair:
@@ -236,6 +245,8 @@ def predict(
             shown = f"{p['label']}\t{p['score']:.4f}"
         extra = f"\t{uncertainty[i]:.4f}" if uncertainty is not None else ""
         print(f"{shown}\t{short}{extra}")
+        if explainer is not None:
+            print(why_line(explainer.explain(texts[i], None if seconds is None else seconds[i])))
 
 
 @app.command()
@@ -294,6 +305,47 @@ def serve(
                 workers=workers, timeout_graceful_shutdown=30, log_level="warning")
 
 
+@app.command()
+def push(
+    run: str = typer.Argument(..., help="Run dir or model dir."),
+    repo_id: str = typer.Option(..., "--repo-id", help="USER/NAME (or ORG/NAME) on the Hugging Face Hub."),
+    private: bool = typer.Option(False, "--private", help="Create the repo private (an existing repo keeps its setting)."),
+    onnx: bool = typer.Option(False, "--onnx", help="Include the int8 ONNX export (exported first if missing)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be uploaded, upload nothing."),
+):
+    """Upload the model (safetensors, config, tokenizer, model card) to the Hub; token from HF_TOKEN or `hf auth login`."""
+    from textclf.publish import push as run_push
+
+    out = Console(highlight=False)
+    r = run_push(run, repo_id, private=private, onnx=onnx, dry_run=dry_run,
+                 say=lambda msg: out.print(msg, markup=False))
+    if not dry_run:
+        out.print(f"pushed {len(r['files'])} files to {r['url']} (commit {r['commit'][:10]})")
+
+
+@app.command("runs")
+def runs_cmd(
+    directory: str = typer.Argument("runs", metavar="DIR", help="Directory holding run dirs."),
+    compare: Optional[Tuple[str, str]] = typer.Option(None, "--compare", metavar="A B", help="Two runs (names under DIR "
+                                                      "or paths): metrics side by side with deltas, and config differences."),
+):
+    """List the runs in DIR (default runs/): data, base model, task, metric, baseline, time, status."""
+    from textclf import runlist
+
+    out = Console()
+    if not out.is_terminal:   # a log or a pipe: whole rows, not wrapped to 80 columns
+        out = Console(width=200)
+    if compare:
+        a, b = (runlist.resolve_run(name, directory) for name in compare)
+        runlist.print_compare(runlist.compare(a, b), out)
+        return
+    found = runlist.list_runs(directory)
+    if not found:
+        out.print(f"no runs in {directory}")
+        return
+    out.print(runlist.runs_table(found, title=f"Runs in {directory}"))
+
+
 @data_app.command("check")
 def data_check(
     data: str = typer.Argument(..., help="Data file to check."),
@@ -336,7 +388,7 @@ def main() -> None:
         # (and typer.Exit into its code) when not in standalone mode
         code = app(standalone_mode=False)
     except TextclfError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)   # [..] in a message is text
         sys.exit(2)
     except KeyboardInterrupt:
         err.print(interrupted)

@@ -74,8 +74,8 @@ class Guard:
     over the size limit (413) and requests without the API key (401) before the app parses
     anything, and records request counts and latency per path."""
 
-    PROTECTED = ("/predict", "/info")
-    COUNTED = ("/predict", "/info", "/health", "/ready", "/")
+    PROTECTED = ("/predict", "/info", "/explain")
+    COUNTED = ("/predict", "/info", "/explain", "/health", "/ready", "/")
 
     def __init__(self, app, *, api_key: str | None, max_body_bytes: int, metrics: "Metrics"):
         self.app, self.api_key, self.max_body_bytes, self.metrics = app, api_key, max_body_bytes, metrics
@@ -218,6 +218,9 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
         # built from plain floats/strings already: skip re-validating against response_model,
         # which stays for the OpenAPI schema
         return JSONResponse(out[0] if single else out)
+
+    from textclf.serving.explain import explain_router
+    app.include_router(explain_router(ready_predictor, ApiError))
 
     @app.get("/info")
     async def info():
