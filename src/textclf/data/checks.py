@@ -19,6 +19,17 @@ def _label_counts(labels: list, names) -> dict[str, int]:
     return {n: counts[n] for n in names}
 
 
+def length_histogram(lengths: np.ndarray, sizes: dict[str, int], bins: int = 60) -> dict:
+    """Token lengths per split as counts over shared bin edges (`lengths` holds the splits'
+    texts in the order of `sizes`)."""
+    edges = np.unique(np.linspace(0, int(lengths.max()) + 1, bins + 1).round().astype(int))
+    out, start = {"edges": edges.tolist()}, 0
+    for name, n in sizes.items():
+        out[name] = np.histogram(lengths[start:start + n], bins=edges)[0].tolist()
+        start += n
+    return out
+
+
 def data_report(data: PreparedData, tokenizer=None, max_length: int = 128) -> dict:
     if data.labels.multi_label:
         names = list(data.labels.names)
@@ -43,6 +54,8 @@ def data_report(data: PreparedData, tokenizer=None, max_length: int = 128) -> di
         report["token_length"]["max"] = int(lengths.max())
         report["max_length"] = max_length
         report["over_max_length"] = int((lengths > max_length).sum())
+        report["token_length_histogram"] = length_histogram(
+            lengths, {s: len(sp.texts) for s, sp in data.splits.items()})
     if data.labels.multi_label:
         report["label_cardinality"] = {s: round(float(np.mean([len(r) for r in sp.labels])), 4)
                                        for s, sp in data.splits.items()}
