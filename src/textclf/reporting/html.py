@@ -161,7 +161,8 @@ def per_class_section(run: RunFiles) -> str:
 def confusion_section(run: RunFiles) -> str:
     m = run.test
     if "confusion_matrix" not in m:
-        return ""
+        return figure_html(plots.per_label_figure(m), "F1 of each label on the test split at its "
+                           "tuned threshold (n: texts carrying the label).", "F1 per label")
     html = "".join(figure_html(f, cap, "confusion matrix")
                    for cap, f in plots.confusion_figures(m["confusion_matrix"], run.names))
     pairs = plots.confused_pairs(m["confusion_matrix"], run.names)
@@ -369,7 +370,8 @@ def render(run: RunFiles) -> str:
     sections = [("summary", "Summary", summary_section(run)),
                 ("test", f"Test split ({m['n']:,} rows)", comparison_section(run)),
                 ("classes", "Per class" if not run.multi_label else "Per label", per_class_section(run)),
-                ("confusion", "Confusion matrix", confusion_section(run)),
+                ("confusion", "Confusion matrix" if not run.multi_label else "F1 per label",
+                 confusion_section(run)),
                 ("curves", "ROC and precision-recall", curves_section(run)),
                 ("thresholds", "Decision threshold", threshold_section(run)),
                 ("calibration", "Calibration", calibration_section(run)),

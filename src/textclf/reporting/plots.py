@@ -8,6 +8,7 @@ them).
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from textclf.evaluation.calibration import expected_calibration_error
@@ -21,8 +22,14 @@ COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da
 SPLIT_COLORS = {"train": "#4c72b0", "validation": "#dd8452", "test": "#55a868"}
 
 
-def _fig(width: float, height: float, ncols: int = 1, **kw) -> tuple[Figure, list]:
+def _new(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)   # Agg, whatever backend pyplot may have chosen elsewhere
+    return fig
+
+
+def _fig(width: float, height: float, ncols: int = 1, **kw) -> tuple[Figure, list]:
+    fig = _new(width, height)
     axes = fig.subplots(1, ncols, squeeze=False, **kw)[0]
     return fig, list(axes)
 
@@ -103,6 +110,21 @@ def confused_pairs(cm, names: list[str], k: int = 20) -> list[tuple[str, str, in
         if cm[i, j] > 0:
             out.append((names[i], names[j], int(cm[i, j])))
     return out
+
+
+def per_label_figure(m: dict) -> Figure:
+    """Multi-label: F1 per label at its tuned threshold, lowest first, with its test support."""
+    items = sorted(m["per_class"].items(), key=lambda kv: kv[1]["f1"])
+    longest = max(len(n) for n, _ in items)
+    fig, (ax,) = _fig(6.5 + 0.05 * longest, 1.2 + 0.24 * len(items))
+    ax.barh([n for n, _ in items], [c["f1"] for _, c in items], color=COLORS[0])
+    for i, (_, c) in enumerate(items):
+        ax.text(c["f1"] + 0.01, i, f"{c['f1']:.2f} (n={c['support']})", va="center", fontsize=7)
+    ax.tick_params(axis="y", labelsize=_tick_size(len(items)))
+    ax.set_xlim(0, 1.18)
+    ax.set_ylim(-0.6, len(items) - 0.4)
+    ax.set_xlabel(f"F1 at the tuned thresholds (macro {m['macro_f1']:.3f}, micro {m['micro_f1']:.3f})")
+    return fig
 
 
 # --- ROC and precision-recall -----------------------------------------------------------------
@@ -282,7 +304,7 @@ def multilabel_sweep_figure(y: np.ndarray, probs: np.ndarray, names: list[str],
     order = np.argsort(-pred_counts, kind="stable")[:max_panels]
     cols = 6 if len(order) > 12 else 4
     rows = int(np.ceil(len(order) / cols))
-    fig = Figure(figsize=(14, 3.6 + 1.6 * rows), layout="constrained")
+    fig = _new(14, 3.6 + 1.6 * rows)
     top, bottom = fig.subfigures(2, 1, height_ratios=[3.6, 1.6 * rows])
     ax = top.subplots(1, 1)
     tp = np.stack([((probs >= t) & (y == 1)).sum() for t in GRID]).astype(float)

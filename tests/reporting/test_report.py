@@ -1,0 +1,259 @@
+"""report.html and the model card, built from a run dir of the tiny model (binary and
+multi-label), rebuilt by `textclf report`, and legible with 77 classes."""
+import base64
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import EMOTIONS, multilabel_frame, train_tiny_sms
+from test_cli import run_cli
+from textclf.evaluation.calibration import expected_calibration_error
+from textclf.reporting import plots
+from textclf.reporting.card import card_metrics
+from textclf.reporting.html import mistakes
+from textclf.reporting.runfiles import load_run
+
+SECTIONS = ("summary", "test", "classes", "confusion", "curves", "thresholds", "calibration",
+            "mistakes", "training", "data", "setup")
+
+
+@pytest.fixture(scope="module")
+def sms_run(tiny_model_dir, tmp_path_factory):
+    run, _ = train_tiny_sms(tiny_model_dir, tmp_path_factory.mktemp("report"))
+    return run
+
+
+@pytest.fixture(scope="module")
+def multilabel_run(tiny_model_dir, tmp_path_factory):
+    import textclf
+    from textclf.config import DataConfig, TrainConfig
+
+    d = tmp_path_factory.mktemp("report-ml")
+    p = d / "ml.csv"
+    multilabel_frame(300).to_csv(p, index=False)
+    names = d / "names.txt"
+    names.write_text("\n".join(EMOTIONS))
+    cfg = TrainConfig(data=DataConfig(train=str(p), label_names=str(names)), model=str(tiny_model_dir),
+                      output=str(d / "run"), epochs=2, batch_size=16, learning_rate=5e-4,
+                      max_length=32, early_stopping_patience=0)
+    return textclf.train(cfg, quiet=True)
+
+
+def images(html: str) -> list[bytes]:
+    return [base64.b64decode(s) for s in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
+
+
+@pytest.mark.parametrize("which", ["sms_run", "multilabel_run"])
+def test_report_is_self_contained_with_every_section(which, request):
+    from PIL import Image
+
+    run = request.getfixturevalue(which)
+    html = (run.path / "report.html").read_text(encoding="utf-8")
+    for anchor in SECTIONS:
+        assert f'<section id="{anchor}">' in html, anchor
+    pngs = images(html)
+    assert len(pngs) >= 7   # confusion/per-label sweep, curves, calibration, training, labels, lengths
+    for png in pngs:
+        w, h = Image.open(io.BytesIO(png)).size
+        assert w > 300 and h > 150
+    # nothing loaded from elsewhere: no scripts, no http(s) sources or stylesheets
+    assert "<script" not in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert "<link" not in html
+    env = json.loads((run.path / "environment.json").read_text())
+    assert env["libraries"]["torch"].startswith("2.13")
+    assert env["hardware"]["cpu_cores"] >= 1
+
+
+def test_report_names_the_baseline_and_the_paired_test(sms_run):
+    html = (sms_run.path / "report.html").read_text(encoding="utf-8")
+    m = json.loads((sms_run.path / "metrics.json").read_text())
+    assert "TF-IDF + LR" in html and "McNemar" in html
+    assert f"<td>{m['comparison']['model_only_right']}</td>" in html.replace(' class="n"', "")
+    assert f"{m['test']['f1_positive']:.4f}" in html
+
+
+def test_textclf_report_rebuilds_the_same_files_from_the_run_dir(sms_run, capsys, monkeypatch):
+    html = sms_run.path / "report.html"
+    card = sms_run.model_dir / "README.md"
+    before = html.read_bytes(), card.read_bytes()
+    html.unlink()
+    card.unlink()
+    code, out, _ = run_cli(["report", str(sms_run.path)], capsys, monkeypatch)
+    assert code == 0 and "report.html" in out
+    assert (html.read_bytes(), card.read_bytes()) == before
+
+
+def test_report_on_a_dir_that_is_no_run_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    code, _, err = run_cli(["report", str(tmp_path)], capsys, monkeypatch)
+    assert code == 2
+    assert "not a finished textclf run dir" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("which", ["sms_run", "multilabel_run"])
+def test_probabilities_before_temperature_scaling_are_recovered(which, request):
+    """softmax(T log p) of the saved calibrated probabilities reproduces the ECE measured on the
+    raw logits at training time (and the calibrated ones the 'after' figure)."""
+    run = load_run(request.getfixturevalue(which).path)
+    y, cal = run.y_true(), run.metrics["calibration"]
+    assert expected_calibration_error(run.uncalibrated_probs(), y, run.multi_label) == \
+        pytest.approx(cal["ece_test_before"], abs=2e-4)
+    assert expected_calibration_error(run.calibrated_probs(), y, run.multi_label) == \
+        pytest.approx(cal["ece_test_after"], abs=2e-4)
+
+
+def test_binary_calibrated_probabilities_undo_the_decision_shift():
+    from textclf.reporting.runfiles import RunFiles
+    import pandas as pd
+
+    z = np.array([[0.0, -1.0], [0.0, 0.5], [0.0, 2.0]])
+    shifted = z + np.array([0.0, 0.7])
+    p = np.exp(shifted) / np.exp(shifted).sum(1, keepdims=True)
+    run = RunFiles(path=None, name="x", config={}, metrics={
+        "test": {"task": "binary", "per_class": {"ham": {}, "spam": {}}},
+        "calibration": {"temperature": 2.0},
+        "decision": {"applied": True, "label": "spam", "logit_offset": 0.7}})
+    run.__dict__["predictions"] = pd.DataFrame({"prob_ham": p[:, 0], "prob_spam": p[:, 1]})
+    want = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    assert np.allclose(run.calibrated_probs(), want, atol=1e-9)
+    raw = np.exp(2 * z) / np.exp(2 * z).sum(1, keepdims=True)
+    assert np.allclose(run.uncalibrated_probs(), raw, atol=1e-9)
+
+
+def test_mistakes_are_wrong_and_most_confident_first(sms_run):
+    run = load_run(sms_run.path)
+    head, rows = mistakes(run)
+    assert head[:4] == ["text", "true", "predicted", "score"]
+    assert rows and len(rows) <= 20
+    assert all(r[1] != r[2] for r in rows)
+    scores = [float(r[3]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    preds = run.predictions
+    wrong = preds[preds["label"] != preds["true_label"]]
+    assert len(rows) == min(20, len(wrong))
+    assert float(rows[0][3]) == pytest.approx(wrong["score"].max(), abs=1e-4)
+
+
+@pytest.mark.parametrize("which", ["sms_run", "multilabel_run"])
+def test_model_card_metadata_parses_and_matches_metrics_json(which, request):
+    from huggingface_hub import ModelCard
+    from huggingface_hub.repocard import metadata_load
+
+    run = request.getfixturevalue(which)
+    m = json.loads((run.path / "metrics.json").read_text())["test"]
+    card = ModelCard.load(run.model_dir / "README.md")
+    assert card.data.pipeline_tag == "text-classification"
+    assert card.data.license and "textclf" in card.data.tags
+    got = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert got == card_metrics(m)
+    keys = (["micro_f1", "macro_f1", "weighted_f1", "samples_f1", "subset_accuracy", "hamming_loss"]
+            if m["task"] == "multilabel" else
+            ["f1_positive", "accuracy", "macro_f1", "weighted_f1", "mcc"])
+    keys += [k for k in ("roc_auc", "pr_auc") if k in m]
+    assert sorted(got.values()) == sorted(float(m[k]) for k in keys)
+    if m["task"] == "binary":
+        assert got["F1 (spam)"] == m["f1_positive"]
+    assert {r.dataset_split for r in card.data.eval_results} == {"test"}
+    assert metadata_load(run.model_dir / "README.md")["model-index"][0]["name"] == "run"
+    for heading in ("## Intended use", "## Training data", "## Evaluation", "## Limitations",
+                    "## How to use", "pipeline(", "textclf.load("):
+        assert heading in card.content
+    if m.get("task") != "multilabel":
+        assert "TF-IDF + LR" in card.content   # the evaluation table shows the baseline beside it
+
+
+def test_card_of_the_default_model_names_its_hub_id_and_language():
+    from textclf.reporting.environment import base_model_info
+
+    info = base_model_info("default")
+    assert info["hub_id"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert info["language"] == "en"
+
+
+# --- legibility with many classes -------------------------------------------------------------
+
+NAMES_77 = [f"{w}_{i:02d}" for i, w in enumerate(
+    ["card_payment_wrong_exchange_rate", "lost_or_stolen_card", "top_up", "refund_not_showing_up",
+     "verify_source_of_funds", "declined_cash_withdrawal", "age_limit"] * 11)]
+
+
+def _overlaps(labels, renderer, axis: str) -> int:
+    boxes = sorted((t.get_window_extent(renderer) for t in labels if t.get_text()),
+                   key=lambda b: b.y0 if axis == "y" else b.x0)
+    return sum(1 for a, b in zip(boxes, boxes[1:])
+               if (b.y0 < a.y1 - 0.5 if axis == "y" else b.x0 < a.x1 - 0.5))
+
+
+def test_77_class_confusion_matrix_and_label_chart_have_no_overlapping_tick_labels():
+    rng = np.random.default_rng(0)
+    cm = np.diag(rng.integers(20, 40, 77)) + rng.integers(0, 3, (77, 77)) * (rng.random((77, 77)) < 0.05)
+    figs = [f for _, f in plots.confusion_figures(cm, NAMES_77)]
+    counts = {n: int(v) for n, v in zip(NAMES_77, rng.integers(30, 200, 77))}
+    figs.append(plots.label_distribution_figure({"train": counts, "test": counts},
+                                                {"train": sum(counts.values()), "test": sum(counts.values())}))
+    assert len(figs) == 3   # the full matrix, the most-confused zoom, the label chart
+    for fig in figs:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        assert len([t for t in ax.get_yticklabels() if t.get_text()]) in (15, 77)
+        assert _overlaps(ax.get_yticklabels(), renderer, "y") == 0
+        if ax.images:   # the matrices label both axes
+            assert _overlaps(ax.get_xticklabels(), renderer, "x") == 0
+        fig_box = fig.bbox
+        named = ax.get_yticklabels() + (ax.get_xticklabels() if ax.images else [])
+        for t in named:
+            if t.get_text():   # no class name cut off at the figure's edge
+                b = t.get_window_extent(renderer)
+                assert b.x0 >= -1 and b.y0 >= -1 and b.x1 <= fig_box.x1 + 1 and b.y1 <= fig_box.y1 + 1
+
+
+def test_confused_pairs_are_the_largest_off_diagonal_cells():
+    cm = np.array([[5, 3, 0], [1, 7, 4], [0, 0, 9]])
+    assert plots.confused_pairs(cm, ["a", "b", "c"], k=2) == [("b", "c", 4), ("a", "b", 3)]
+
+
+# --- in a real browser ------------------------------------------------------------------------
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (apt-get install chromium failed or "
+                                              "is not possible here)")
+@pytest.mark.parametrize("which", ["sms_run", "multilabel_run"])
+def test_report_renders_in_chromium_with_every_figure_loaded(which, request):
+    from playwright.sync_api import sync_playwright
+
+    run = request.getfixturevalue(which)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / f"report_{which}.png"
+    fetched = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.on("request", lambda r: fetched.append(r.url))
+            page.goto((run.path / "report.html").resolve().as_uri())
+            page.wait_for_load_state("load")
+            sizes = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, "
+                                  "i.naturalHeight, i.getBoundingClientRect().width])")
+            assert len(sizes) >= 7
+            for complete, w, h, shown in sizes:
+                assert complete and w > 300 and h > 150 and shown > 200   # none broken or collapsed
+            assert page.locator("#classes table tbody tr").count() == len(load_run(run.path).names)
+            assert page.locator("#mistakes table tbody tr").count() >= 1
+            assert page.locator("#setup table").count() >= 3   # hyperparameters, hardware, libraries
+            assert page.locator("nav a").count() == page.locator("section").count()
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert [u for u in fetched if not u.startswith(("data:", "file:"))] == []   # opens offline
+    assert shot.stat().st_size > 20_000
