@@ -22,7 +22,8 @@ def _label_counts(labels: list, names) -> dict[str, int]:
 def length_histogram(lengths: np.ndarray, sizes: dict[str, int], bins: int = 60) -> dict:
     """Token lengths per split as counts over shared bin edges (`lengths` holds the splits'
     texts in the order of `sizes`)."""
-    edges = np.unique(np.linspace(0, int(lengths.max()) + 1, bins + 1).round().astype(int))
+    step = max(1, -(-(int(lengths.max()) + 1) // bins))   # whole tokens per bin: no aliasing
+    edges = np.arange(0, int(lengths.max()) + step + 1, step)
     out, start = {"edges": edges.tolist()}, 0
     for name, n in sizes.items():
         out[name] = np.histogram(lengths[start:start + n], bins=edges)[0].tolist()

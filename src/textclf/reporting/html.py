@@ -30,8 +30,7 @@ main{max-width:1240px;margin:0 auto;padding:24px 28px 64px;background:#fff;min-h
 h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:36px 0 10px;padding-top:8px;
  border-top:1px solid #d0d7de}h3{font-size:16px;margin:22px 0 8px}
 .sub{color:#59636e;margin:0 0 16px}
-nav{position:sticky;top:0;background:#fff;padding:8px 0;border-bottom:1px solid #d0d7de;z-index:1;
- font-size:14px}
+nav{padding:8px 0;border-bottom:1px solid #d0d7de;font-size:14px}
 nav a{margin-right:14px;color:#0969da;text-decoration:none}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
 .card{border:1px solid #d0d7de;border-radius:8px;padding:10px 16px;min-width:170px}
@@ -65,16 +64,29 @@ def _num(v, digits: int = 4) -> str:
     return f"{v:.{digits}f}"
 
 
-def table(head: list[str], rows: list[list], numeric: set[int] | None = None, cls: dict | None = None) -> str:
-    """An HTML table; cells are escaped unless already given as markup via `cls`."""
-    numeric = numeric or set()
-    out = ["<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead><tbody>"]
+def _cell_class(i: int, v, numeric: set[int], kinds: dict) -> str:
+    kind = kinds.get(i)
+    if kind == "sign":   # a signed difference: green when it favours textclf, red against
+        text = str(v)
+        better = text.startswith("+") and float(text) > 0
+        worse = text.startswith("-") and float(text) < 0
+        return "n good" if better else "n bad" if worse else "n"
+    return " ".join((["n"] if i in numeric else []) + ([kind] if kind else []))
+
+
+def table(head: list[str], rows: list[list], numeric: set[int] | None = None,
+          cls: dict[int, str] | None = None) -> str:
+    """An HTML table of escaped cells; `numeric` columns align right, `cls` adds a CSS class per
+    column ("text" for long texts, "sign" for signed differences). An all-empty head: no header."""
+    numeric, kinds = numeric or set(), cls or {}
+    out = ["<table>" + ("<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead>"
+                        if any(head) else "") + "<tbody>"]
     for r in rows:
         cells = []
         for i, v in enumerate(r):
-            klass = "n" if i in numeric else ("text" if (cls or {}).get(i) == "text" else "")
-            cells.append(f"<td class=\"{klass}\">{escape(str(v))}</td>" if klass else
-                         f"<td>{escape(str(v))}</td>")
+            klass = _cell_class(i, v, numeric, kinds)
+            attr = f' class="{klass}"' if klass else ""
+            cells.append(f"<td{attr}>{escape(str(v))}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     return "\n".join(out) + "</tbody></table>"
 
@@ -129,12 +141,17 @@ def comparison_section(run: RunFiles) -> str:
             diff = None if m.get(k) is None or base.get(k) is None else m[k] - base[k]
             row += [_num(base.get(k)), "–" if diff is None else f"{diff:+.4f}"]
         rows.append(row)
-    html = table(head, rows, numeric={1, 2, 3})
+    lower_better = {"hamming_loss"}
+    for row, k in zip(rows, headline_keys(m)):
+        if base and k in lower_better and row[3] not in ("–",):
+            row[3] = row[3].translate(str.maketrans("+-", "-+"))   # green means better here too
+    html = table(head, rows, numeric={1, 2, 3}, cls={3: "sign"})
     cmp = run.metrics.get("comparison")
     if cmp:
         html += "<h3>Paired test (exact McNemar) on the same test texts</h3>" + table(
             ["textclf alone right", "baseline alone right", "p-value"],
-            [[cmp["model_only_right"], cmp["baseline_only_right"], f"{cmp['mcnemar_p']:.3g}"]],
+            [[cmp["model_only_right"], cmp["baseline_only_right"],
+              f"{cmp['mcnemar_p']:.3g}" if cmp["mcnemar_p"] > 0 else "< 1e-300"]],
             numeric={0, 1, 2})
     if base:
         html += (f"<p>Baseline: TF-IDF word 1-2-grams + char 2-5-grams, logistic regression with "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from textclf.evaluation.calibration import expected_calibration_error
 
@@ -35,16 +36,16 @@ def _fig(width: float, height: float, ncols: int = 1, **kw) -> tuple[Figure, lis
 
 
 def _tick_size(n: int) -> float:
-    return 9 if n <= 12 else 8 if n <= MANY else 6.5
+    return 9 if n <= 12 else 8 if n <= MANY else 6.5 if n <= 50 else 6
 
 
 # --- confusion matrix -------------------------------------------------------------------------
 
 def _matrix(ax, m: np.ndarray, names: list[str], title: str, numbers: bool, fmt: str,
-            vmax: float | None = None) -> None:
+            vmax: float | None = None, aspect: str = "equal"):
     n = len(names)
     im = ax.imshow(m, cmap="Blues", vmin=0, vmax=vmax if vmax is not None else max(m.max(), 1e-9),
-                   aspect="equal", interpolation="nearest")
+                   aspect=aspect, interpolation="nearest")
     size = _tick_size(n)
     ax.set_xticks(range(n), names, rotation=90 if n > 6 else 30, ha="center" if n > 6 else "right",
                   fontsize=size, rotation_mode="default" if n > 6 else "anchor")
@@ -82,10 +83,12 @@ def confusion_figures(cm, names: list[str]) -> list[tuple[str, Figure]]:
         _matrix(b, norm, names, "row-normalised (recall on the diagonal)", True, ".2f", vmax=1)
         return [("Confusion matrix on the test split: counts (left) and each row divided by its "
                  "true-class total (right).", fig)]
-    side = 2.0 + 0.155 * n
-    full, (ax,) = _fig(side + 1.2, side)
-    im = _matrix(ax, norm, names, f"row-normalised, all {n} classes", False, ".2f", vmax=1)
-    full.colorbar(im, ax=ax, shrink=0.4, label="share of the true class")
+    cell = min(0.155, 8.2 / n)   # 77 classes: 0.106 in per class, above the 6 pt type's height
+    label_in = 0.052 * max(len(s) for s in names)   # a rotated/horizontal class name, in inches
+    full, (ax,) = _fig(cell * n + label_in + 1.5, cell * n + label_in + 1.0)
+    im = _matrix(ax, norm, names, f"row-normalised, all {n} classes", False, ".2f", vmax=1,
+                 aspect="auto")
+    full.colorbar(im, ax=ax, shrink=0.3, aspect=30, pad=0.01, label="share of the true class")
     errors = cm.sum(0) + cm.sum(1) - 2 * np.diag(cm)
     keep = np.sort(np.argsort(-errors, kind="stable")[:ZOOM])
     sub = [names[i] for i in keep]
@@ -207,6 +210,7 @@ def training_figure(log: list[dict], metric: str, best_epoch: int | None = None)
     right.set_title(f"validation {metric}", fontsize=10)
     for ax in (left, right):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.lines:
             ax.legend(fontsize=8)
     return fig
