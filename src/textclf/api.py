@@ -199,7 +199,7 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
                            thresholds, te.pairs)
         plot_results(metrics["test"], tmp)
         (tmp / "report.md").write_text(run_report(final.name, cfg, metrics, report), encoding="utf-8")
-        finish_run(tmp, name=final.name, say=say)   # environment.json, report.html, model card
+        finish_run(tmp, final, say=say)   # environment.json, report.html, model card
     if not quiet:
         print_metrics(console, metrics["test"], metrics.get("baseline"))
         if "baseline" in metrics:

@@ -257,3 +257,21 @@ def test_report_renders_in_chromium_with_every_figure_loaded(which, request):
             browser.close()
     assert [u for u in fetched if not u.startswith(("data:", "file:"))] == []   # opens offline
     assert shot.stat().st_size > 20_000
+
+
+def test_a_report_that_fails_to_render_does_not_lose_the_trained_run(tiny_model_dir, tmp_path,
+                                                                     monkeypatch):
+    import textclf.reporting as reporting
+
+    said = []
+
+    def broken(run_dir, name=None):
+        raise ValueError("no figure today")
+    monkeypatch.setattr(reporting, "write_reports", broken)
+    monkeypatch.setattr("textclf.api.finish_run",
+                        lambda d, final=None, say=None: reporting.finish_run(d, final, said.append))
+    run, _ = train_tiny_sms(tiny_model_dir, tmp_path)
+    assert (run.path / "metrics.json").is_file() and (run.model_dir / "model.safetensors").is_file()
+    assert (run.path / "environment.json").is_file()
+    assert not (run.path / "report.html").exists()
+    assert len(said) == 1 and "no figure today" in said[0] and f"textclf report {run.path}" in said[0]

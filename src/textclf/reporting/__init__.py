@@ -15,19 +15,21 @@ def write_reports(run_dir: str | Path, name: str | None = None) -> list[Path]:
     return [write_html(run), write_card(run)]
 
 
-def finish_run(run_dir: str | Path, name: str | None = None, say=print) -> None:
-    """At the end of training: record the environment, then write the reports. A report that
-    fails to render does not throw the trained run away; it says so (rebuild: textclf report)."""
+def finish_run(run_dir: str | Path, final: str | Path | None = None, say=print) -> None:
+    """At the end of training, in the run's temp dir `run_dir` that becomes `final`: record the
+    environment, then write the reports. A report that fails to render does not throw the trained
+    run away; it says so (rebuild: textclf report)."""
     import yaml
 
     from textclf import runs
     from textclf.reporting.environment import FILE, environment
 
     run_dir = Path(run_dir)
+    final = Path(final) if final is not None else run_dir
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
     runs.write_json(run_dir / FILE, environment(cfg.get("model", "default")))
     try:
-        write_reports(run_dir, name)
+        write_reports(run_dir, final.name)
     except Exception as exc:   # noqa: BLE001 - the model and metrics are already written
         say(f"[yellow]! report.html / model card not written ({type(exc).__name__}: {exc}); "
-            f"rebuild them with: textclf report {name or run_dir}")
+            f"rebuild them with: textclf report {final}")

@@ -107,7 +107,10 @@ def _hyperparameters(run: RunFiles) -> str:
     keep = ("model", "max_length", "epochs", "batch_size", "learning_rate", "weight_decay",
             "warmup_ratio", "class_weights", "loss", "label_smoothing", "freeze", "unfreeze_last",
             "long_text", "seed", "restarts")
+    base = (run.environment or {}).get("base_model", {})
     rows = [[k, run.config[k]] for k in keep if k in run.config]
+    if rows and rows[0][0] == "model":   # a hub id, or the base's directory name (no local paths)
+        rows[0][1] = base.get("hub_id") or Path(str(run.config["model"])).name
     t = run.metrics.get("training", {})
     if t:
         rows.append(["epochs run (kept epoch)", f"{t.get('epochs_run', 0):g} ({t.get('best_epoch')})"])
@@ -153,8 +156,9 @@ def _limitations(run: RunFiles) -> str:
     out = []
     conflicts = len(d.get("conflicting_duplicates", []))
     if d:
-        out.append(f"- **Label noise.** The training data had {d.get('duplicate_rows', 0):,} duplicate "
-                   f"rows, {conflicts:,} of them texts with conflicting labels"
+        out.append(f"- **Label noise.** The data had {d.get('duplicate_rows', 0):,} duplicate rows "
+                   f"(after normalising case and spaces); {conflicts:,} duplicated texts carried "
+                   "conflicting labels"
                    + (f", and label spellings that differ only by case ({len(d['label_variants'])} groups)"
                       if d.get("label_variants") else "")
                    + ". Scores are bounded by how consistent the labels are; the test split carries "
@@ -173,6 +177,15 @@ def _limitations(run: RunFiles) -> str:
     return "\n".join(out)
 
 
+def _pipeline_matches(run: RunFiles) -> bool:
+    """Whether calibration (and a tuned decision threshold) live in the head's weights, so a plain
+    pipeline outputs what textclf does."""
+    cal = run.metrics.get("calibration") or {}
+    d = run.metrics.get("decision") or {}
+    return bool(cal.get("folded_into_head", False)) and (not d.get("applied") or
+                                                         bool(d.get("folded_into_head")))
+
+
 def _usage(run: RunFiles) -> str:
     multi = run.multi_label
     pipe = ('clf = pipeline("text-classification", model="USER/NAME", top_k=None, '
@@ -182,7 +195,10 @@ def _usage(run: RunFiles) -> str:
             "`config.json` under `textclf.thresholds`; textclf applies them, a plain pipeline "
             "returns every label's probability." if multi else
             "\nThe probabilities are already calibrated (and any tuned decision threshold is built "
-            "into the head), so the plain pipeline gives the same labels as textclf.")
+            "into the head), so the plain pipeline gives the same labels as textclf."
+            if _pipeline_matches(run) else
+            "\nThis model's head could not carry its temperature or decision threshold; textclf "
+            "applies them from `config.json` (`textclf` section), a plain pipeline does not.")
     return f"""With `transformers` (replace `USER/NAME` with the repo id, or give the local model dir):
 
 ```python
