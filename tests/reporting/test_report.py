@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import EMOTIONS, multilabel_frame, train_tiny_sms
+from conftest import train_tiny_multilabel, train_tiny_sms
 from test_cli import run_cli
 from textclf.evaluation.calibration import expected_calibration_error
 from textclf.reporting import plots
@@ -30,18 +30,7 @@ def sms_run(tiny_model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def multilabel_run(tiny_model_dir, tmp_path_factory):
-    import textclf
-    from textclf.config import DataConfig, TrainConfig
-
-    d = tmp_path_factory.mktemp("report-ml")
-    p = d / "ml.csv"
-    multilabel_frame(300).to_csv(p, index=False)
-    names = d / "names.txt"
-    names.write_text("\n".join(EMOTIONS))
-    cfg = TrainConfig(data=DataConfig(train=str(p), label_names=str(names)), model=str(tiny_model_dir),
-                      output=str(d / "run"), epochs=2, batch_size=16, learning_rate=5e-4,
-                      max_length=32, early_stopping_patience=0)
-    return textclf.train(cfg, quiet=True)
+    return train_tiny_multilabel(tiny_model_dir, tmp_path_factory.mktemp("report-ml"))[0]
 
 
 def images(html: str) -> list[bytes]:

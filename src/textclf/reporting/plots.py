@@ -380,6 +380,9 @@ def label_distribution_figure(labels: dict[str, dict[str, int]], rows: dict[str,
 def token_length_figure(hist: dict, max_length: int, over: int | None) -> Figure:
     """Token lengths per split (share of the split per bin), with the max-length cut marked."""
     edges = np.asarray(hist["edges"], dtype=float)
+    # lengths are whole numbers: divide each bin by the lengths it holds, so bins holding one or
+    # two of them do not alternate in height
+    lengths_in_bin = np.maximum(np.diff(np.ceil(edges)), 1)
     fig, (ax,) = _fig(9, 3.8)
     splits = [s for s in hist if s != "edges"]
     total = 0
@@ -387,11 +390,11 @@ def token_length_figure(hist: dict, max_length: int, over: int | None) -> Figure
         counts = np.asarray(hist[s], dtype=float)
         total += counts.sum()
         if counts.sum():
-            ax.stairs(counts / counts.sum() * 100, edges, lw=1.6,
+            ax.stairs(counts / lengths_in_bin / counts.sum() * 100, edges, lw=1.6,
                       color=SPLIT_COLORS.get(s, COLORS[i % len(COLORS)]), label=s)
     note = f": {over:,} texts ({100 * over / max(total, 1):.1f}%) are longer" if over is not None else ""
     ax.axvline(max_length, color="black", ls="--", lw=1.2, label=f"max length {max_length}{note}")
-    ax.set(xlabel="tokens per text (with special tokens)", ylabel="% of the split")
+    ax.set(xlabel="tokens per text (with special tokens)", ylabel="% of the split per token length")
     ax.set_xlim(0, max(edges[-1], max_length * 1.05))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
