@@ -264,3 +264,14 @@ def test_a_report_that_fails_to_render_does_not_lose_the_trained_run(tiny_model_
     assert (run.path / "environment.json").is_file()
     assert not (run.path / "report.html").exists()
     assert len(said) == 1 and "no figure today" in said[0] and f"textclf report {run.path}" in said[0]
+
+
+def test_a_merged_label_variant_is_not_reported_as_still_to_merge():
+    from textclf.data.checks import warnings
+    from textclf.data.prepare import MERGED_VARIANTS
+
+    report = {"label_variants": {"spam": ["Spam", "spam"]}, "conflicting_duplicates": [],
+              "dropped": {}, "notes": []}
+    assert any("--normalize-labels" in w for w in warnings(report))
+    report["notes"] = [MERGED_VARIANTS + "Spam/spam"]
+    assert not any("--normalize-labels" in w for w in warnings(report))

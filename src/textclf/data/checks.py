@@ -5,7 +5,7 @@ from collections import Counter
 
 import numpy as np
 
-from textclf.data.prepare import PreparedData
+from textclf.data.prepare import MERGED_VARIANTS, PreparedData
 
 
 def token_lengths(texts: list[str], tokenizer, pairs: list[str] | None = None) -> np.ndarray:
@@ -65,7 +65,8 @@ def data_report(data: PreparedData, tokenizer=None, max_length: int = 128) -> di
 
 def warnings(report: dict) -> list[str]:
     out = []
-    if report["label_variants"]:
+    merged = any(n.startswith(MERGED_VARIANTS) for n in report["notes"])
+    if report["label_variants"] and not merged:
         groups = "; ".join("/".join(g) for g in report["label_variants"].values())
         out.append(f"labels differ only by case/whitespace: {groups} (use --normalize-labels)")
     if report["conflicting_duplicates"]:

@@ -230,8 +230,10 @@ def calibration_section(run: RunFiles) -> str:
         return ""
     fig = plots.reliability_figure(run.uncalibrated_probs(), run.calibrated_probs(), run.y_true(),
                                    run.multi_label, cal["temperature"])
-    return figure_html(fig, f"Reliability diagram before and after temperature scaling (T fitted on "
-                            f"validation). {calibration_line(cal)}", "reliability diagram")
+    return figure_html(fig, "Fraction correct against confidence on the test split, before and after "
+                            "temperature scaling (a point per confidence bin; on the dotted line a "
+                            "model is as sure as it is right).", "reliability diagram") + \
+        f"<p class=\"note\">{escape(calibration_line(cal))}</p>"
 
 
 def mistakes(run: RunFiles, k: int = MISTAKES) -> tuple[list[str], list[list]]:
@@ -343,8 +345,7 @@ def setup_section(run: RunFiles) -> str:
     hyper = [[k, _value(v)] for k, v in cfg.items() if k not in ("output", "overwrite")]
     data_rows = [[k, _value(v)] for k, v in data_cfg.items() if v not in (None, False)]
     html = "<div class=\"cols\"><div><h3>Hyperparameters (config.yaml)</h3>" + table(
-        ["setting", "value"], hyper) + "</div><div><h3>Data options</h3>" + table(
-        ["setting", "value"], data_rows) + "</div>"
+        ["setting", "value"], hyper) + "</div>"
     env = run.environment
     if env:
         hw = env.get("hardware", {})
@@ -353,6 +354,7 @@ def setup_section(run: RunFiles) -> str:
                                              [[k, v] for k, v in env.get("libraries", {}).items()]) + "</div>"
     else:
         html += "<p>This run has no environment.json (trained before it was recorded).</p>"
+    html += "<div><h3>Data options</h3>" + table(["setting", "value"], data_rows) + "</div>"
     return html + "</div>"
 
 

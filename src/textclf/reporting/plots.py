@@ -237,6 +237,8 @@ def reliability_figure(before: np.ndarray, after: np.ndarray, y: np.ndarray, mul
     """Accuracy against confidence per bin, before and after temperature scaling; the marker
     area follows the number of texts in the bin."""
     fig, (ax, hist) = _fig(11, 4.6, ncols=2)
+    # single-label confidence never falls below 1/classes: start the axes just under it
+    low = 0.0 if multi_label else np.floor(10 / before.shape[1]) / 10
     what = "probability of each (text, label)" if multi_label else "confidence (top probability)"
     for probs, name, color in ((before, "before", COLORS[3]), (after, f"after (T = {temperature:.3g})",
                                                                 COLORS[0])):
@@ -250,14 +252,16 @@ def reliability_figure(before: np.ndarray, after: np.ndarray, y: np.ndarray, mul
                   label=name)
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1, label="perfect calibration")
     ax.set(xlabel=what, ylabel="fraction correct" if not multi_label else "fraction present",
-           xlim=(0, 1), ylim=(0, 1.02))
+           xlim=(low - 0.02, 1.02), ylim=(-0.02, 1.04))
     ax.set_title("reliability on the test split (marker area: texts in the bin)", fontsize=10)
-    hist.set(xlabel=what, ylabel="texts" if not multi_label else "(text, label) pairs")
+    hist.set(xlabel=what, ylabel="texts" if not multi_label else "(text, label) pairs",
+             xlim=(low - 0.02, 1.02))
     hist.set_yscale("log")
     hist.set_title("how confident the predictions are", fontsize=10)
-    for a in (ax, hist):
-        a.grid(alpha=0.3)
-        a.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")   # the points go anywhere: least overlap
+    hist.grid(alpha=0.3)
+    hist.legend(fontsize=8, loc="upper left")
     return fig
 
 

@@ -117,7 +117,12 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _json(path: Path):
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise TextclfError(f"{path} is not valid JSON ({exc}); the run dir is damaged.") from None
 
 
 def load_run(run_dir: str | Path, name: str | None = None) -> RunFiles:
