@@ -275,3 +275,25 @@ def test_a_merged_label_variant_is_not_reported_as_still_to_merge():
     assert any("--normalize-labels" in w for w in warnings(report))
     report["notes"] = [MERGED_VARIANTS + "Spam/spam"]
     assert not any("--normalize-labels" in w for w in warnings(report))
+
+
+def test_balanced_binary_run_chosen_by_macro_f1_has_curves_and_the_sweep(tiny_model_dir, tmp_path):
+    import csv
+
+    from conftest import make_rows
+    import textclf
+    from textclf.config import DataConfig, TrainConfig
+
+    p = tmp_path / "pets.csv"
+    with open(p, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["label", "text"])
+        w.writerows((("cat" if lab == "ham" else "dog"), text) for lab, text in make_rows(45, 45))
+    cfg = TrainConfig(data=DataConfig(train=str(p)), model=str(tiny_model_dir), output=str(tmp_path / "run"),
+                      epochs=1, batch_size=8, learning_rate=5e-4, max_length=32, early_stopping_patience=0)
+    run = textclf.train(cfg, quiet=True)
+    m = json.loads((run.path / "metrics.json").read_text())["test"]
+    assert m["task"] == "binary" and m["primary_metric"] == "macro_f1"
+    html = (run.path / "report.html").read_text(encoding="utf-8")
+    assert '<section id="thresholds">' in html and '<section id="curves">' in html
+    assert f"Precision, recall and F1 of &#x27;{m['positive_label']}&#x27;" in html

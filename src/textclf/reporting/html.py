@@ -194,14 +194,19 @@ def curves_section(run: RunFiles) -> str:
         return "<p>No test labels were saved, so no curves.</p>"
     probs, y = run.calibrated_probs(), run.y_true()
     onehot = y if run.multi_label else np.eye(len(run.names), dtype=int)[y]
-    only = None
-    if run.test["task"] == "binary":
-        only = [run.names.index(run.test["positive_label"])]
+    only = [positive_index(run)] if run.test["task"] == "binary" else None
     return figure_html(plots.roc_pr_figure(onehot, probs, run.names, only),
                        "ROC and precision-recall curves on the test split (calibrated probabilities)"
-                       + (f" for the positive class '{run.test['positive_label']}'." if only else
+                       + (f" for the class '{run.names[only[0]]}'." if only else
                           ", one curve per " + ("label." if run.multi_label else "class (one vs rest).")),
                        "ROC and precision-recall curves")
+
+
+def positive_index(run: RunFiles) -> int:
+    """Binary tasks: the positive class, or the one the decision threshold was tuned for (the
+    second label when no positive label was given)."""
+    name = run.test.get("positive_label") or (run.metrics.get("decision") or {}).get("label")
+    return run.names.index(name) if name in run.names else 1
 
 
 def threshold_section(run: RunFiles) -> str:
@@ -209,10 +214,10 @@ def threshold_section(run: RunFiles) -> str:
         return ""
     y, probs = run.y_true(), run.calibrated_probs()
     if run.test["task"] == "binary":
-        pos = run.names.index(run.test["positive_label"])
+        pos = positive_index(run)
         fig = plots.binary_sweep_figure((y == pos).astype(int), probs[:, pos], run.names[pos],
                                         run.metrics.get("decision"))
-        cap = ("Precision, recall and F1 of the positive class on the test split at each threshold "
+        cap = (f"Precision, recall and F1 of '{run.names[pos]}' on the test split at each threshold "
                "on its calibrated probability. The threshold is chosen on validation, never here.")
         return figure_html(fig, cap, "threshold sweep")
     if run.multi_label:
