@@ -43,6 +43,8 @@ th,td{border:1px solid #d0d7de;padding:4px 10px;text-align:left;vertical-align:t
 th{background:#f6f8fa}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr:nth-child(even) td{background:#fbfcfd}
+table.compact{font-size:12.5px}table.compact th,table.compact td{padding:2px 7px}
+.cols.tight{gap:14px}
 td.text{max-width:620px;word-break:break-word}
 .good{color:#1a7f37}.bad{color:#cf222e}
 figure{margin:12px 0 22px}
@@ -75,11 +77,11 @@ def _cell_class(i: int, v, numeric: set[int], kinds: dict) -> str:
 
 
 def table(head: list[str], rows: list[list], numeric: set[int] | None = None,
-          cls: dict[int, str] | None = None) -> str:
+          cls: dict[int, str] | None = None, compact: bool = False) -> str:
     """An HTML table of escaped cells; `numeric` columns align right, `cls` adds a CSS class per
     column ("text" for long texts, "sign" for signed differences). An all-empty head: no header."""
     numeric, kinds = numeric or set(), cls or {}
-    out = ["<table>" + ("<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead>"
+    out = [("<table class=\"compact\">" if compact else "<table>") + ("<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead>"
                         if any(head) else "") + "<tbody>"]
     for r in rows:
         cells = []
@@ -170,9 +172,14 @@ def per_class_section(run: RunFiles) -> str:
     rare = set(m.get("rare_labels", []))
     rows = [[n + (" (rare)" if n in rare else ""), _num(c["precision"]), _num(c["recall"]),
              _num(c["f1"]), _num(c["support"])] + [f"{c[e]:g}" for e in extra] for n, c in items]
-    note = "<p>Sorted by F1, lowest first.</p>" if many else ""
-    return note + table(["class", "precision", "recall", "F1", "support", *extra], rows,
-                        numeric=set(range(1, 5 + len(extra))))
+    head = ["class", "precision", "recall", "F1", "support", *extra]
+    numeric = set(range(1, 5 + len(extra)))
+    if not many:
+        return table(head, rows, numeric=numeric)
+    half = (len(rows) + 1) // 2   # two tables side by side, read down the left one first
+    return ("<p>Sorted by F1, lowest first (left table, then right).</p><div class=\"cols tight\">"
+            + table(head, rows[:half], numeric=numeric, compact=True)
+            + table(head, rows[half:], numeric=numeric, compact=True) + "</div>")
 
 
 def confusion_section(run: RunFiles) -> str:
