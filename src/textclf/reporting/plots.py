@@ -312,7 +312,7 @@ def multilabel_sweep_figure(y: np.ndarray, probs: np.ndarray, names: list[str],
     order = np.argsort(-pred_counts, kind="stable")[:max_panels]
     cols = 6 if len(order) > 12 else 4
     rows = int(np.ceil(len(order) / cols))
-    fig = _new(14, 3.6 + 1.6 * rows)
+    fig = _new(12, 3.6 + 1.6 * rows)
     top, bottom = fig.subfigures(2, 1, height_ratios=[3.6, 1.6 * rows])
     ax = top.subplots(1, 1)
     tp = np.stack([((probs >= t) & (y == 1)).sum() for t in GRID]).astype(float)
