@@ -297,3 +297,16 @@ def test_balanced_binary_run_chosen_by_macro_f1_has_curves_and_the_sweep(tiny_mo
     html = (run.path / "report.html").read_text(encoding="utf-8")
     assert '<section id="thresholds">' in html and '<section id="curves">' in html
     assert f"Precision, recall and F1 of &#x27;{m['positive_label']}&#x27;" in html
+
+
+@pytest.mark.parametrize("which", ["sms_run", "multilabel_run"])
+def test_the_cards_code_runs_against_the_saved_model(which, request, capsys):
+    """Both snippets of 'How to use', with the repo id / path swapped for the local model dir."""
+    run = request.getfixturevalue(which)
+    card = (run.model_dir / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", card, flags=re.S)
+    assert len(blocks) == 2
+    for code in blocks:
+        exec(code.replace("USER/NAME", str(run.model_dir)).replace("path/to/model", str(run.model_dir)), {})
+    printed = capsys.readouterr().out
+    assert printed.count("label") >= 2 and "score" in printed

@@ -188,8 +188,8 @@ def _pipeline_matches(run: RunFiles) -> bool:
 
 def _usage(run: RunFiles) -> str:
     multi = run.multi_label
-    pipe = ('clf = pipeline("text-classification", model="USER/NAME", top_k=None, '
-            'function_to_apply="sigmoid")' if multi else
+    pipe = ('clf = pipeline("text-classification", model="USER/NAME", top_k=None)   # every label, sigmoid'
+            if multi else
             'clf = pipeline("text-classification", model="USER/NAME")')
     note = ("\nEach label has its own decision threshold, tuned on validation and saved in "
             "`config.json` under `textclf.thresholds`; textclf applies them, a plain pipeline "
