@@ -310,3 +310,18 @@ def test_the_cards_code_runs_against_the_saved_model(which, request, capsys):
         exec(code.replace("USER/NAME", str(run.model_dir)).replace("path/to/model", str(run.model_dir)), {})
     printed = capsys.readouterr().out
     assert printed.count("label") >= 2 and "score" in printed
+
+
+def test_sentence_pair_mistakes_show_both_texts(tiny_config, tmp_path):
+    import pandas as pd
+
+    import textclf
+
+    rows = [{"premise": f"a man plays guitar {i}", "hypothesis": ("a man plays music" if i % 3 else
+             "nobody plays"), "label": "entailment" if i % 2 else "contradiction"} for i in range(80)]
+    p = tmp_path / "nli.csv"
+    pd.DataFrame(rows).to_csv(p, index=False)
+    run = textclf.train(tiny_config(p, epochs=1), quiet=True)
+    _, found = mistakes(load_run(run.path))
+    assert found and all(" ‖ " in r[0] for r in found)
+    assert (run.path / "report.html").is_file()

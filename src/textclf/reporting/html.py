@@ -248,6 +248,17 @@ def calibration_section(run: RunFiles) -> str:
         f"<p class=\"note\">{escape(calibration_line(cal))}</p>"
 
 
+NUMBERS = ("score", "P(true)", "confidence")
+
+
+def _text(df, i: int) -> str:
+    """Row i's text, with its second text for sentence-pair runs."""
+    text = df["text"].iat[i]
+    if "text_pair" in df.columns:
+        text = f"{text} ‖ {df['text_pair'].iat[i]}"
+    return _short(text)
+
+
 def mistakes(run: RunFiles, k: int = MISTAKES) -> tuple[list[str], list[list]]:
     """The k test texts the model got wrong with the most confidence."""
     df, probs, y = run.predictions, run.probs(), run.y_true()
@@ -258,7 +269,7 @@ def mistakes(run: RunFiles, k: int = MISTAKES) -> tuple[list[str], list[list]]:
         # confidence in the wrong decision: p for a label wrongly given, 1-p for one wrongly left out
         conf = np.where(wrong, np.where(pred, probs, 1 - probs), 0).max(1)
         idx = [i for i in np.argsort(-conf, kind="stable") if wrong[i].any()][:k]
-        rows = [[_short(df["text"].iat[i]), df["true_label"].iat[i] or "(none)",
+        rows = [[_text(df, i), df["true_label"].iat[i] or "(none)",
                  df["labels"].iat[i] or "(none)",
                  ", ".join(n for n, w in zip(run.names, wrong[i]) if w), f"{conf[i]:.4f}"]
                 for i in idx]
@@ -266,7 +277,7 @@ def mistakes(run: RunFiles, k: int = MISTAKES) -> tuple[list[str], list[list]]:
     pred = probs.argmax(1)
     top = probs[np.arange(len(probs)), pred]
     idx = [i for i in np.argsort(-top, kind="stable") if pred[i] != y[i]][:k]
-    rows = [[_short(df["text"].iat[i]), run.names[y[i]], run.names[pred[i]], f"{top[i]:.4f}",
+    rows = [[_text(df, i), run.names[y[i]], run.names[pred[i]], f"{top[i]:.4f}",
              f"{probs[i, y[i]]:.4f}"] for i in idx]
     return ["text", "true", "predicted", "score", "P(true)"], rows
 
@@ -278,8 +289,7 @@ def mistakes_section(run: RunFiles) -> str:
     if not rows:
         return "<p>No mistakes on the test split.</p>"
     return (f"<p>The {len(rows)} test texts predicted wrongly with the highest score.</p>"
-            + table(head, rows, numeric={len(head) - 1, len(head) - 2} - ({3} if run.multi_label else set()),
-                    cls={0: "text"}))
+            + table(head, rows, numeric={i for i, h in enumerate(head) if h in NUMBERS}, cls={0: "text"}))
 
 
 def training_section(run: RunFiles) -> str:

@@ -53,8 +53,9 @@ class RunFiles:
         p = self.path / "test_predictions.csv"
         if not p.is_file():
             return None
-        return pd.read_csv(p, keep_default_na=False, dtype={"text": str, "true_label": str,
-                                                          "label": str, "labels": str})
+        return pd.read_csv(p, keep_default_na=False, dtype={"text": str, "text_pair": str,
+                                                          "true_label": str, "label": str,
+                                                          "labels": str})
 
     @cached_property
     def split_files(self) -> dict[str, str]:
