@@ -268,13 +268,14 @@ def reliability_figure(before: np.ndarray, after: np.ndarray, y: np.ndarray, mul
 # --- thresholds -------------------------------------------------------------------------------
 
 def _prf(y: np.ndarray, scores: np.ndarray, grid: np.ndarray):
-    """Precision, recall and F1 of `scores >= t` for every t in grid (vectorised)."""
+    """Precision, recall and F1 of `scores >= t` for every t in grid (vectorised); precision is
+    NaN (a gap in the plot) where nothing is predicted."""
     pred = scores[:, None] >= grid[None, :]
     pos = y.astype(bool)[:, None]
     tp = (pred & pos).sum(0).astype(float)
     fp = (pred & ~pos).sum(0)
     fn = (~pred & pos).sum(0)
-    prec = np.divide(tp, tp + fp, out=np.ones_like(tp), where=(tp + fp) > 0)
+    prec = np.divide(tp, tp + fp, out=np.full_like(tp, np.nan), where=(tp + fp) > 0)
     rec = np.divide(tp, tp + fn, out=np.zeros_like(tp), where=(tp + fn) > 0)
     f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=(2 * tp + fp + fn) > 0)
     return prec, rec, f1
@@ -318,7 +319,7 @@ def multilabel_sweep_figure(y: np.ndarray, probs: np.ndarray, names: list[str],
     tp = np.stack([((probs >= t) & (y == 1)).sum() for t in GRID]).astype(float)
     fp = np.stack([((probs >= t) & (y == 0)).sum() for t in GRID])
     fn = np.stack([((probs < t) & (y == 1)).sum() for t in GRID])
-    prec = np.divide(tp, tp + fp, out=np.ones_like(tp), where=(tp + fp) > 0)
+    prec = np.divide(tp, tp + fp, out=np.full_like(tp, np.nan), where=(tp + fp) > 0)
     rec = tp / max(y.sum(), 1)
     f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
     ax.plot(GRID, prec, color=COLORS[0], label="micro precision")
