@@ -325,3 +325,20 @@ def test_sentence_pair_mistakes_show_both_texts(tiny_config, tmp_path):
     _, found = mistakes(load_run(run.path))
     assert found and all(" ‖ " in r[0] for r in found)
     assert (run.path / "report.html").is_file()
+
+
+def test_a_run_from_before_reports_existed_still_gets_both(sms_run, tmp_path, capsys, monkeypatch):
+    """No environment.json, no token-length histogram, no report.html: `textclf report` fills in
+    what it can and says what is missing."""
+    old = tmp_path / "old-run"
+    shutil.copytree(sms_run.path, old)
+    (old / "environment.json").unlink()
+    (old / "report.html").unlink()
+    metrics = json.loads((old / "metrics.json").read_text())
+    del metrics["data"]["token_length_histogram"]
+    (old / "metrics.json").write_text(json.dumps(metrics))
+    code, _, _ = run_cli(["report", str(old)], capsys, monkeypatch)
+    assert code == 0
+    html = (old / "report.html").read_text(encoding="utf-8")
+    assert "no environment.json" in html and "token lengths" not in html
+    assert "## Evaluation" in (old / "model" / "README.md").read_text(encoding="utf-8")
