@@ -74,6 +74,22 @@ def train_tiny_sms(model_dir: Path, workdir: Path, **overrides):
     return textclf.train(cfg, quiet=True), p
 
 
+def train_tiny_multilabel(model_dir: Path, workdir: Path):
+    """A tiny model trained for 2 epochs on multilabel_frame(300) with EMOTIONS as label names:
+    (Run, data path)."""
+    import textclf
+    from textclf.config import DataConfig, TrainConfig
+
+    p = workdir / "ml.csv"
+    multilabel_frame(300).to_csv(p, index=False)
+    names = workdir / "names.txt"
+    names.write_text("\n".join(EMOTIONS))
+    cfg = TrainConfig(data=DataConfig(train=str(p), label_names=str(names)), model=str(model_dir),
+                      output=str(workdir / "run"), epochs=2, batch_size=16, learning_rate=5e-4,
+                      max_length=32, early_stopping_patience=0)
+    return textclf.train(cfg, quiet=True), p
+
+
 @pytest.fixture
 def sms_csv(tmp_path) -> Path:
     return write_sms_csv(tmp_path / "sms.csv")

@@ -11,23 +11,13 @@ from textclf.config import DataConfig
 from textclf.data.features import aggregate, encode
 from textclf.errors import DataError
 from textclf.evaluation.thresholds import tune_thresholds
-from conftest import EMOTIONS, multilabel_frame
+from conftest import EMOTIONS, train_tiny_multilabel
 from test_cli import run_cli
 
 
 @pytest.fixture(scope="module")
 def multilabel_run(tiny_model_dir, tmp_path_factory):
-    from textclf.config import TrainConfig
-
-    d = tmp_path_factory.mktemp("ml")
-    p = d / "ml.csv"
-    multilabel_frame(300).to_csv(p, index=False)
-    names = d / "names.txt"
-    names.write_text("\n".join(EMOTIONS))
-    cfg = TrainConfig(data=DataConfig(train=str(p), label_names=str(names)), model=str(tiny_model_dir),
-                      output=str(d / "run"), epochs=2, batch_size=16, learning_rate=5e-4,
-                      max_length=32, early_stopping_patience=0)
-    return textclf.train(cfg, quiet=True), p
+    return train_tiny_multilabel(tiny_model_dir, tmp_path_factory.mktemp("ml"))
 
 
 def test_multilabel_run_saves_thresholds_and_metrics(multilabel_run):

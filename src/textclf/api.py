@@ -22,6 +22,7 @@ from textclf.evaluation.metrics import (classification_metrics, multilabel_metri
 from textclf.evaluation.report import (calibration_line, decision_line, plot_results, print_metrics,
                                        run_report, verdict_line)
 from textclf.errors import DataError
+from textclf.reporting import finish_run
 from textclf.evaluation.thresholds import (apply_thresholds, sigmoid, threshold_offset,
                                           tune_binary_threshold, tune_thresholds)
 
@@ -198,6 +199,7 @@ def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
                            thresholds, te.pairs)
         plot_results(metrics["test"], tmp)
         (tmp / "report.md").write_text(run_report(final.name, cfg, metrics, report), encoding="utf-8")
+        finish_run(tmp, final, say=say)   # environment.json, report.html, model card
     if not quiet:
         print_metrics(console, metrics["test"], metrics.get("baseline"))
         if "baseline" in metrics:

@@ -346,6 +346,17 @@ def runs_cmd(
     out.print(runlist.runs_table(found, title=f"Runs in {directory}"))
 
 
+@app.command()
+def report(
+    run: str = typer.Argument(..., help="Run dir (written by textclf train)."),
+):
+    """Rebuild report.html and the model card (model/README.md) from a run dir's files."""
+    from textclf.reporting import write_reports
+
+    for path in write_reports(run):
+        Console().print(f"wrote {path}")
+
+
 @data_app.command("check")
 def data_check(
     data: str = typer.Argument(..., help="Data file to check."),

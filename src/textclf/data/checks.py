@@ -5,7 +5,7 @@ from collections import Counter
 
 import numpy as np
 
-from textclf.data.prepare import PreparedData
+from textclf.data.prepare import MERGED_VARIANTS, PreparedData
 
 
 def token_lengths(texts: list[str], tokenizer, pairs: list[str] | None = None) -> np.ndarray:
@@ -17,6 +17,18 @@ def _label_counts(labels: list, names) -> dict[str, int]:
     """Rows per label; a multi-label row counts once for each label it carries."""
     counts = Counter(v for row in labels for v in (row if isinstance(row, tuple) else (row,)))
     return {n: counts[n] for n in names}
+
+
+def length_histogram(lengths: np.ndarray, sizes: dict[str, int], bins: int = 60) -> dict:
+    """Token lengths per split as counts over shared bin edges (`lengths` holds the splits'
+    texts in the order of `sizes`)."""
+    step = max(1, -(-(int(lengths.max()) + 1) // bins))   # whole tokens per bin: no aliasing
+    edges = np.arange(0, int(lengths.max()) + step + 1, step)
+    out, start = {"edges": edges.tolist()}, 0
+    for name, n in sizes.items():
+        out[name] = np.histogram(lengths[start:start + n], bins=edges)[0].tolist()
+        start += n
+    return out
 
 
 def data_report(data: PreparedData, tokenizer=None, max_length: int = 128) -> dict:
@@ -43,6 +55,8 @@ def data_report(data: PreparedData, tokenizer=None, max_length: int = 128) -> di
         report["token_length"]["max"] = int(lengths.max())
         report["max_length"] = max_length
         report["over_max_length"] = int((lengths > max_length).sum())
+        report["token_length_histogram"] = length_histogram(
+            lengths, {s: len(sp.texts) for s, sp in data.splits.items()})
     if data.labels.multi_label:
         report["label_cardinality"] = {s: round(float(np.mean([len(r) for r in sp.labels])), 4)
                                        for s, sp in data.splits.items()}
@@ -51,7 +65,8 @@ def data_report(data: PreparedData, tokenizer=None, max_length: int = 128) -> di
 
 def warnings(report: dict) -> list[str]:
     out = []
-    if report["label_variants"]:
+    merged = any(n.startswith(MERGED_VARIANTS) for n in report["notes"])
+    if report["label_variants"] and not merged:
         groups = "; ".join("/".join(g) for g in report["label_variants"].values())
         out.append(f"labels differ only by case/whitespace: {groups} (use --normalize-labels)")
     if report["conflicting_duplicates"]:

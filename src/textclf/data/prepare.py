@@ -19,6 +19,8 @@ SPLIT_ALIASES = {
 }
 
 
+MERGED_VARIANTS = "merged labels differing only by case/whitespace: "   # the note --normalize-labels leaves
+
 @dataclass
 class Split:
     texts: list[str]
@@ -140,8 +142,7 @@ def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> Pr
     if cfg.normalize_labels and not main.multi_label:
         _relabel(files, normalize_labels)
         if variants:
-            notes.append("merged labels differing only by case/whitespace: "
-                         + "; ".join("/".join(g) for g in variants.values()))
+            notes.append(MERGED_VARIANTS + "; ".join("/".join(g) for g in variants.values()))
 
     missing = [s for s in ("validation", "test") if s not in given and not
                (s == "test" and test_is_validation)]

@@ -159,47 +159,10 @@ def print_metrics(console, model_m: dict, base_m: dict | None = None, title: str
 
 def plot_results(m: dict, run_dir: Path) -> None:
     """confusion_matrix.png for single-label tasks, per_label_f1.png for multi-label ones."""
+    from textclf.reporting import plots
+
     if "confusion_matrix" in m:
-        plot_confusion(m, Path(run_dir) / "confusion_matrix.png")
+        fig = plots.confusion_figures(m["confusion_matrix"], list(m["per_class"]))[0][1]
+        fig.savefig(Path(run_dir) / "confusion_matrix.png", dpi=120)
     else:
-        plot_per_label(m, Path(run_dir) / "per_label_f1.png")
-
-
-def plot_per_label(m: dict, path: str | Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    items = sorted(m["per_class"].items(), key=lambda kv: kv[1]["f1"])
-    fig, ax = plt.subplots(figsize=(6, 1.0 + 0.25 * len(items)), dpi=120)
-    ax.barh([n for n, _ in items], [c["f1"] for _, c in items], color="#4c72b0")
-    for i, (_, c) in enumerate(items):
-        ax.text(c["f1"] + 0.01, i, f"{c['f1']:.2f} (n={c['support']})", va="center", fontsize=7)
-    ax.set_xlim(0, 1.15)
-    ax.set_xlabel(f"F1 at the tuned thresholds (macro {m['macro_f1']:.3f}, micro {m['micro_f1']:.3f})")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def plot_confusion(m: dict, path: str | Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    names = list(m["per_class"])
-    cm = np.array(m["confusion_matrix"])
-    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(names), 1.0 + 0.6 * len(names)), dpi=120)
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                    color="white" if cm[i, j] > cm.max() / 2 else "black")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+        plots.per_label_figure(m).savefig(Path(run_dir) / "per_label_f1.png", dpi=120)

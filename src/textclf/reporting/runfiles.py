@@ -1,0 +1,144 @@
+"""A finished run dir, read back: metrics, config, training log, test predictions, environment.
+
+Everything the report and the model card show comes from here, so both can be rebuilt from the
+run dir alone.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from textclf import runs
+from textclf.errors import TextclfError
+from textclf.reporting.environment import FILE as ENVIRONMENT
+
+PROB_FLOOR = 5e-7   # half the rounding unit of test_predictions.csv (6 decimals)
+
+
+@dataclass
+class RunFiles:
+    path: Path
+    name: str
+    metrics: dict
+    config: dict
+    log: list[dict] = field(default_factory=list)
+    environment: dict | None = None
+    model_config: dict = field(default_factory=dict)
+
+    @property
+    def test(self) -> dict:
+        return self.metrics["test"]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.test["per_class"])
+
+    @property
+    def multi_label(self) -> bool:
+        return self.test["task"] == "multilabel"
+
+    @property
+    def textclf_config(self) -> dict:
+        return self.model_config.get("textclf") or {}
+
+    @cached_property
+    def predictions(self):
+        """test_predictions.csv as a DataFrame (labels and texts kept as written), or None."""
+        import pandas as pd
+
+        p = self.path / "test_predictions.csv"
+        if not p.is_file():
+            return None
+        return pd.read_csv(p, keep_default_na=False, dtype={"text": str, "text_pair": str,
+                                                          "true_label": str, "label": str,
+                                                          "labels": str})
+
+    @cached_property
+    def split_files(self) -> dict[str, str]:
+        """Each split's source file, from splits.json."""
+        splits = _json(self.path / "splits.json") or {}
+        return {k: v.get("file") for k, v in splits.items() if isinstance(v, dict)}
+
+    @property
+    def has_truth(self) -> bool:
+        return self.predictions is not None and "true_label" in self.predictions.columns
+
+    def probs(self) -> np.ndarray:
+        """The saved test probabilities: calibrated, and for binary tasks with a tuned decision
+        threshold, shifted so that argmax decides at it (as the saved model outputs them)."""
+        df = self.predictions
+        return df[[f"prob_{n}" for n in self.names]].to_numpy(dtype=np.float64)
+
+    def y_true(self) -> np.ndarray:
+        """Label ids (single-label) or a 0/1 matrix (multi-label) of the test split."""
+        index = {n: i for i, n in enumerate(self.names)}
+        truth = self.predictions["true_label"].tolist()
+        if self.multi_label:
+            y = np.zeros((len(truth), len(self.names)), dtype=int)
+            for r, value in enumerate(truth):
+                for lab in filter(None, value.split(",")):
+                    y[r, index[lab]] = 1
+            return y
+        return np.array([index[v] for v in truth])
+
+    def logit_offset(self) -> np.ndarray:
+        """Per label: what the tuned decision threshold added to the calibrated logits."""
+        off = np.zeros(len(self.names))
+        d = self.metrics.get("decision") or {}
+        if d.get("applied"):
+            off[self.names.index(d["label"])] = d["logit_offset"]
+        return off
+
+    def calibrated_probs(self) -> np.ndarray:
+        """Temperature-scaled test probabilities before any decision-threshold shift."""
+        p = np.clip(self.probs(), PROB_FLOOR, 1 - PROB_FLOOR)
+        if self.multi_label:
+            return p
+        z = np.log(p) - self.logit_offset()
+        return _softmax(z)
+
+    def uncalibrated_probs(self) -> np.ndarray:
+        """The test probabilities before temperature scaling: p = softmax(z / T) gives
+        z = T log p + c, so softmax(T log p) = softmax(z) (sigmoid(T logit p) for multi-label)."""
+        t = self.metrics["calibration"]["temperature"]
+        p = np.clip(self.probs(), PROB_FLOOR, 1 - PROB_FLOOR)
+        if self.multi_label:
+            return 1 / (1 + np.exp(-t * np.log(p / (1 - p))))
+        return _softmax(t * (np.log(p) - self.logit_offset()))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def _json(path: Path):
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise TextclfError(f"{path} is not valid JSON ({exc}); the run dir is damaged.") from None
+
+
+def load_run(run_dir: str | Path, name: str | None = None) -> RunFiles:
+    """Read a finished run dir; TextclfError (one sentence) when it is not one."""
+    import yaml
+
+    path = Path(run_dir)
+    if not (path / "metrics.json").is_file() or not (path / "config.yaml").is_file():
+        raise TextclfError(f"{run_dir} is not a finished textclf run dir (it needs metrics.json and "
+                           "config.yaml, written at the end of `textclf train`).")
+    log = []
+    if (path / "train_log.jsonl").is_file():
+        log = [json.loads(line) for line in
+               (path / "train_log.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    return RunFiles(path=path, name=name or path.resolve().name, metrics=_json(path / "metrics.json"),
+                    config=yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")),
+                    log=log, environment=_json(path / ENVIRONMENT),
+                    model_config=_json(path / runs.MODEL_DIR / "config.json") or {})
