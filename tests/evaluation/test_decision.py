@@ -121,3 +121,20 @@ def test_too_little_validation_data_keeps_one_half():
     for yy, pp in ((y[:10], p[:10]), (np.zeros(100, int), p[:100]), (y[:0], p[:0])):
         d = tune_binary_threshold(yy, pp)
         assert d == {"threshold": 0.5, "tuned": 0.5, "heldout_gain": 0.0, "applied": False}
+
+
+def test_multilabel_thresholds_move_only_where_held_out_halves_agree():
+    from textclf.evaluation.thresholds import fit_thresholds, tune_thresholds
+
+    y_low, p_low = scores(600, shift=-1.5, seed=5)     # a label the model under-calls
+    y_fair, p_fair = scores(600, shift=0.0, seed=6)    # a label where 0.5 is right
+    y_rare = np.zeros(600, int)
+    y_rare[:3] = 1                                     # three positives: nothing to tune on
+    p_rare = np.where(y_rare == 1, 0.3, 0.1)
+    y = np.stack([y_low, y_fair, y_rare], 1)
+    p = np.stack([p_low, p_fair, p_rare], 1)
+    t = tune_thresholds(y, p)
+    assert t[0] == tune_binary_threshold(y_low, p_low)["threshold"] and t[0] < 0.3
+    assert t[1] == 0.5 and t[2] == 0.5
+    # fitting alone moves the fair label's threshold too: in-sample F1 always finds some gain
+    assert fit_thresholds(y, p)[1] != 0.5
