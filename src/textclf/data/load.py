@@ -188,7 +188,8 @@ def resolve_label_cols(df: pd.DataFrame, patterns: list[str]) -> tuple[list[str]
         hits = [c for c in found if fnmatch.fnmatchcase(c, pat)] or \
                [c for c in found if c.lower() == pat.lower()]
         if not hits:
-            raise DataError(f"--label-cols '{pat}' matches no column; columns are: {', '.join(found)}.")
+            raise MissingColumnError(f"--label-cols '{pat}' matches no column; columns are: "
+                                     f"{', '.join(found)}.", "label")
         if not GLOB_CHARS & set(pat):
             named.update(hits)
         out.extend(h for h in hits if h not in out)
