@@ -146,7 +146,8 @@ def pruning_callback(trial, metric: str):
                 return
             epoch = round(state.epoch or 0)
             trial.report(float(value), step=epoch)
-            if trial.should_prune():
+            last = args is not None and epoch >= args.num_train_epochs
+            if not last and trial.should_prune():
                 self.pruned_at = epoch
                 control.should_training_stop = True
 
@@ -158,6 +159,8 @@ def _as_validation(run_dir: Path) -> dict:
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     if "test" in metrics:
         metrics["validation"] = {k: v for k, v in metrics.pop("test").items() if k != "scored_on"}
+        for k in [k for k in metrics.get("calibration", {}) if k.startswith("ece_test")]:
+            del metrics["calibration"][k]
         runs.write_json(run_dir / "metrics.json", metrics)
     return metrics
 
@@ -212,13 +215,14 @@ def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: 
         f"{len(data.splits['validation'].texts)} validation texts; chosen on validation {metric}")
     rows: list[dict] = []
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.seed),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
 
     def objective(trial):
         params = suggest(trial, space)
         run_dir = out / "trials" / f"trial-{trial.number:03d}"
         row = {"trial": trial.number, "state": "failed", **params, "best_valid": float("nan"),
-               "best_epoch": None, "epochs_run": None, "seconds": None, "run": str(run_dir)}
+               "best_epoch": None, "epochs_run": None, "seconds": None,
+               "run": str(run_dir.relative_to(out))}
         rows.append(row)
         start = time.perf_counter()
         reporter = pruning_callback(trial, metric)
@@ -252,31 +256,22 @@ def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: 
         raise TextclfError(f"No trial finished; see {out / 'trials.md'}.")
     say(f"chosen: trial {best['trial']} (validation {metric} {best['best_valid']:.4f}); "
         "scoring it on the test split ...")
-    test = evaluate(str(Path(best["run"]) / runs.MODEL_DIR), files.test_data, quiet=True)
-    chosen_metrics = _as_validation(Path(best["run"]))
+    chosen = out / best["run"]
+    test = evaluate(str(chosen / runs.MODEL_DIR), files.test_data, quiet=True)
+    chosen_metrics = _as_validation(chosen)
+    if data.test_is_validation:   # the data has no labelled test split
+        test["scored_on"] = "validation (the test file has no labels)"
     chosen_metrics["test"] = test
-    runs.write_json(Path(best["run"]) / "metrics.json", chosen_metrics)
-    result = {"trial": best["trial"], "run": best["run"], "metric": metric,
+    runs.write_json(chosen / "metrics.json", chosen_metrics)
+    result = {"trial": best["trial"], "run": str(chosen), "metric": metric,
               "params": {k: best[k] for k in space}, "best_valid": best["best_valid"],
-              "test": {k: test[k] for k in ("primary", "primary_metric", "n") if k in test},
+              "test": {k: test[k] for k in ("primary", "primary_metric", "n", "scored_on") if k in test},
               "trials": len(rows), "states": {s: sum(r["state"] == s for r in rows)
                                              for s in ("complete", "pruned", "failed")}}
     runs.write_json(out / "best.json", result)
     if not quiet:
-        _print_table(rows, best["trial"], metric)
-        say(f"test {metric} of the chosen run: {test['primary']:.4f} (n={test['n']}); "
-            f"trials in {out / 'trials.md'}, chosen run {best['run']}")
+        console.print((out / "trials.md").read_text(encoding="utf-8"), soft_wrap=True, markup=False,
+                      highlight=False)
+        say(f"chosen: trial {best['trial']}; test {metric} {test['primary']:.4f} (n={test['n']}); "
+            f"trials in {out / 'trials.md'}, chosen run {chosen}")
     return result
-
-
-def _print_table(rows: list[dict], chosen: int, metric: str) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"Trials (validation {metric})", title_justify="left")
-    cols = [c for c in rows[0] if c != "run"]
-    for c in cols:
-        table.add_column(c, justify="right")
-    for r in rows:
-        style = "bold" if r["trial"] == chosen else None
-        table.add_row(*[_fmt(r.get(c)) for c in cols], style=style)
-    console.print(table)
