@@ -65,7 +65,7 @@ def build_set(name: str, rows: int, workdir: Path) -> dict:
     return {"train": str(out), **extra}
 
 
-def train_one(name: str, rows: int, out: Path, epochs: int) -> None:
+def train_one(name: str, rows: int, out: Path, epochs: int, model: str = "default") -> None:
     import textclf
     import textclf.training.trainer as trainer_mod
     from textclf.config import DataConfig, TrainConfig
@@ -86,7 +86,7 @@ def train_one(name: str, rows: int, out: Path, epochs: int) -> None:
     trainer_mod.doc_metric = recording_doc_metric   # api.train imports it at call time
     try:
         cfg = TrainConfig(data=DataConfig(**build_set(name, rows, out / "data")),
-                          output=str(out / name), epochs=epochs, early_stopping_patience=0,
+                          model=model, output=str(out / name), epochs=epochs, early_stopping_patience=0,
                           baseline=False, overwrite=True)
         run = textclf.train(cfg, quiet=False)
     finally:
@@ -171,11 +171,12 @@ def main() -> None:
     t.add_argument("--rows", type=int, default=2000)
     t.add_argument("--epochs", type=int, default=5)
     t.add_argument("--out", default="/tmp/textclf-selection")
+    t.add_argument("--model", default="default")
     a = sub.add_parser("analyse")
     a.add_argument("dirs", nargs="+")
     args = ap.parse_args()
     if args.cmd == "train":
-        train_one(args.set, args.rows, Path(args.out), args.epochs)
+        train_one(args.set, args.rows, Path(args.out), args.epochs, args.model)
         return
     results = [analyse(p) for d in args.dirs for p in sorted(Path(d).glob("*_epochs.npz"))]
     print(json.dumps(results, indent=1))
