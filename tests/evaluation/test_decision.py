@@ -151,3 +151,27 @@ def test_shared_threshold_does_not_flood_labels_the_model_cannot_separate():
     y, p = np.stack([y_good, y_noise], 1), np.stack([p_good, p_noise], 1)
     assert apply_thresholds(p, fit_thresholds(y, p))[:, 1].mean() > 0.5   # 10% have it
     assert apply_thresholds(p, tune_thresholds(y, p))[:, 1].mean() < 0.05
+
+
+def test_training_metric_scores_multilabel_epochs_at_the_shipped_thresholds():
+    """Checkpoints are chosen at the thresholds the saved model will use (the shared, held-out
+    checked one), not at per-label thresholds fitted to the same validation texts."""
+    from types import SimpleNamespace
+
+    from textclf.data.labels import LabelSpace
+    from textclf.evaluation.metrics import primary_score
+    from textclf.evaluation.thresholds import (apply_thresholds, fit_thresholds, sigmoid,
+                                              tune_thresholds)
+    from textclf.training.trainer import doc_metric
+
+    low = [scores(300, shift=-1.0, seed=s) for s in (1, 2, 3)]
+    y = np.stack([a for a, _ in low], 1)
+    logits = np.log(np.stack([b for _, b in low], 1) / (1 - np.stack([b for _, b in low], 1)))
+    space = LabelSpace.from_label_sets([tuple(n for n, v in zip("abc", row) if v) for row in y],
+                                       names=list("abc"))
+    got = doc_metric(space, y, list(range(len(y))))(SimpleNamespace(predictions=logits))
+    probs = sigmoid(logits.astype(np.float32))
+    shipped = primary_score(y, apply_thresholds(probs, tune_thresholds(y, probs)), space)
+    in_sample = primary_score(y, apply_thresholds(probs, fit_thresholds(y, probs)), space)
+    assert got[space.primary_metric] == pytest.approx(shipped)
+    assert shipped != pytest.approx(in_sample)
