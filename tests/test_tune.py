@@ -148,3 +148,16 @@ def test_cli_rejects_a_bad_search_space_in_one_line(tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "'output' is not a training setting" in err and "Traceback" not in err
     assert not (tmp_path / "tune").exists()
+
+
+def test_overwrite_refuses_to_empty_a_directory_that_is_not_a_tune_dir(tmp_path):
+    from textclf.config import DataConfig, TrainConfig
+    from textclf.tuning import tune
+
+    precious = tmp_path / "docs"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep")
+    cfg = TrainConfig(data=DataConfig(train=str(tmp_path / "x.csv")), overwrite=True)
+    with pytest.raises(TextclfError, match="not a textclf tune directory"):
+        tune(cfg, trials=1, output=precious, quiet=True)
+    assert (precious / "notes.txt").read_text() == "keep"

@@ -194,84 +194,116 @@ def choose(rows: list[dict]) -> dict | None:
     return None
 
 
-def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: dict | None = None,
-         output: str | Path = "runs/tune", quiet: bool = False) -> dict:
-    """Search `space` (default: DEFAULT_SPACE) for up to `trials` trials or `timeout` seconds
-    (a trial running when it expires is finished). Returns best.json's content."""
-    from textclf.api import evaluate, train
-    from textclf.data.prepare import prepare
-    from textclf.training.trainer import added_callbacks
-
-    optuna = _need_optuna()
-    say = (lambda *a, **k: None) if quiet else console.print
-    space = load_space(None) if space is None else space
-    out = runs.check_output(output, cfg.overwrite)
+def _clear(out: Path, overwrite: bool) -> Path:
+    """The output dir, emptied with --overwrite only if it is a previous tune dir."""
+    out = runs.check_output(out, overwrite)
     if out.exists():
+        if not (out / "trials.csv").exists() and not (out / "data").is_dir():
+            raise TextclfError(f"{out} exists and is not a textclf tune directory; choose another --output.")
         shutil.rmtree(out)
-    data = prepare(cfg.data, seed=cfg.seed)
-    metric = data.labels.primary_metric
-    files = write_splits(data, cfg.data, out / "data")
-    say(f"tuning {', '.join(space)} on {len(data.splits['train'].texts)} training and "
-        f"{len(data.splits['validation'].texts)} validation texts; chosen on validation {metric}")
-    rows: list[dict] = []
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.seed),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
+    return out
 
-    def objective(trial):
-        params = suggest(trial, space)
-        run_dir = out / "trials" / f"trial-{trial.number:03d}"
+
+@dataclass
+class Search:
+    """One tuning session: the base config, the shared splits, and a row per trial so far."""
+    cfg: TrainConfig
+    space: dict
+    out: Path
+    files: SplitFiles
+    metric: str
+    trials: int
+    say: object
+    rows: list
+
+    def run_trial(self, trial) -> float:
+        """optuna's objective: train one run with the sampled settings, reporting each epoch."""
+        import optuna
+
+        from textclf.api import train
+        from textclf.training.trainer import added_callbacks
+
+        params = suggest(trial, self.space)
+        run_dir = self.out / "trials" / f"trial-{trial.number:03d}"
         row = {"trial": trial.number, "state": "failed", **params, "best_valid": float("nan"),
                "best_epoch": None, "epochs_run": None, "seconds": None,
-               "run": str(run_dir.relative_to(out))}
-        rows.append(row)
+               "run": str(run_dir.relative_to(self.out))}
+        self.rows.append(row)
         start = time.perf_counter()
-        reporter = pruning_callback(trial, metric)
+        reporter = pruning_callback(trial, self.metric)
         try:
-            trial_cfg = TrainConfig.parse({**cfg.model_dump(), **params, "data": files.trial_data.model_dump(),
+            trial_cfg = TrainConfig.parse({**self.cfg.model_dump(), **params,
+                                           "data": self.files.trial_data.model_dump(),
                                            "output": str(run_dir), "baseline": False, "overwrite": True})
             with added_callbacks(reporter):
                 run = train(trial_cfg, quiet=True)
         except TextclfError as exc:
-            say(f"trial {trial.number}: failed: {exc}")
+            self.say(f"trial {trial.number + 1}/{self.trials}: failed: {exc}")
             raise
         finally:
             row["seconds"] = round(time.perf_counter() - start, 1)
+            write_tables(self.rows, self.out)
         training = _as_validation(run.path)["training"]
         row.update(state="pruned" if reporter.pruned_at is not None else "complete",
                    best_valid=training["best_valid"], best_epoch=training["best_epoch"],
                    epochs_run=training["epochs_run"])
-        write_tables(rows, out)
-        say(f"trial {trial.number + 1}/{trials}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in params.items())
-            + f" -> validation {metric} {row['best_valid']:.4f} (epoch {row['best_epoch']})"
-            + (f", pruned after epoch {reporter.pruned_at}" if reporter.pruned_at is not None else "")
-            + f", {row['seconds']:.0f}s")
+        write_tables(self.rows, self.out)
+        self.say(f"trial {trial.number + 1}/{self.trials}: "
+                 + ", ".join(f"{k} {_fmt(v)}" for k, v in params.items())
+                 + f" -> validation {self.metric} {row['best_valid']:.4f} (epoch {row['best_epoch']})"
+                 + (f", pruned after epoch {reporter.pruned_at}" if reporter.pruned_at is not None else "")
+                 + f", {row['seconds']:.0f}s")
         if reporter.pruned_at is not None:
             raise optuna.TrialPruned()
         return row["best_valid"]
 
-    study.optimize(objective, n_trials=trials, timeout=timeout, catch=(TextclfError,))
-    write_tables(rows, out)
-    best = choose(rows)
+    def score_chosen(self, best: dict, test_is_validation: bool) -> dict:
+        """Score the chosen run on the test split (the only time any trial meets it)."""
+        from textclf.api import evaluate
+
+        chosen = self.out / best["run"]
+        test = evaluate(str(chosen / runs.MODEL_DIR), self.files.test_data, quiet=True)
+        if test_is_validation:   # the data has no labelled test split
+            test["scored_on"] = "validation (the test file has no labels)"
+        metrics = _as_validation(chosen)
+        metrics["test"] = test
+        runs.write_json(chosen / "metrics.json", metrics)
+        return test
+
+
+def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: dict | None = None,
+         output: str | Path = "runs/tune", quiet: bool = False) -> dict:
+    """Search `space` (default: DEFAULT_SPACE) for up to `trials` trials or `timeout` seconds
+    (a trial running when it expires is finished). Returns best.json's content."""
+    from textclf.data.prepare import prepare
+
+    optuna = _need_optuna()
+    say = (lambda *a, **k: None) if quiet else console.print
+    space = load_space(None) if space is None else space
+    out = _clear(Path(output), cfg.overwrite)
+    data = prepare(cfg.data, seed=cfg.seed)
+    search = Search(cfg, space, out, write_splits(data, cfg.data, out / "data"),
+                    data.labels.primary_metric, trials, say, [])
+    say(f"tuning {', '.join(space)} on {len(data.splits['train'].texts)} training and "
+        f"{len(data.splits['validation'].texts)} validation texts; chosen on validation {search.metric}")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.seed),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
+    study.optimize(search.run_trial, n_trials=trials, timeout=timeout, catch=(TextclfError,))
+    best = choose(search.rows)
     if best is None:
         raise TextclfError(f"No trial finished; see {out / 'trials.md'}.")
-    say(f"chosen: trial {best['trial']} (validation {metric} {best['best_valid']:.4f}); "
+    say(f"chosen: trial {best['trial']} (validation {search.metric} {best['best_valid']:.4f}); "
         "scoring it on the test split ...")
-    chosen = out / best["run"]
-    test = evaluate(str(chosen / runs.MODEL_DIR), files.test_data, quiet=True)
-    chosen_metrics = _as_validation(chosen)
-    if data.test_is_validation:   # the data has no labelled test split
-        test["scored_on"] = "validation (the test file has no labels)"
-    chosen_metrics["test"] = test
-    runs.write_json(chosen / "metrics.json", chosen_metrics)
-    result = {"trial": best["trial"], "run": str(chosen), "metric": metric,
+    test = search.score_chosen(best, data.test_is_validation)
+    result = {"trial": best["trial"], "run": str(out / best["run"]), "metric": search.metric,
               "params": {k: best[k] for k in space}, "best_valid": best["best_valid"],
               "test": {k: test[k] for k in ("primary", "primary_metric", "n", "scored_on") if k in test},
-              "trials": len(rows), "states": {s: sum(r["state"] == s for r in rows)
-                                             for s in ("complete", "pruned", "failed")}}
+              "trials": len(search.rows),
+              "states": {s: sum(r["state"] == s for r in search.rows) for s in ("complete", "pruned", "failed")}}
     runs.write_json(out / "best.json", result)
     if not quiet:
         console.print((out / "trials.md").read_text(encoding="utf-8"), soft_wrap=True, markup=False,
                       highlight=False)
-        say(f"chosen: trial {best['trial']}; test {metric} {test['primary']:.4f} (n={test['n']}); "
-            f"trials in {out / 'trials.md'}, chosen run {chosen}")
+        say(f"chosen: trial {best['trial']}; test {search.metric} {test['primary']:.4f} (n={test['n']}); "
+            f"trials in {out / 'trials.md'}, chosen run {result['run']}")
     return result
