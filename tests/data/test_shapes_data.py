@@ -190,3 +190,16 @@ def test_label_map_can_settle_case_variants_itself(tmp_path):
                   "label": ["ham", "Spam", "spam"] * 10}).to_csv(p, index=False)
     data = prepare(DataConfig(train=str(p), label_map={"Spam": "spam"}))
     assert data.labels.names == ("ham", "spam") and data.variants == {}
+
+
+def test_a_file_missing_some_label_columns_is_an_error_but_one_with_none_has_no_labels(tmp_path):
+    from textclf.errors import MissingColumnError
+
+    p = tmp_path / "part.csv"
+    pd.DataFrame({"text": ["a", "b"], "IsToxic": [1, 0]}).to_csv(p, index=False)
+    with pytest.raises(DataError, match="'IsRude' matches no column") as exc:
+        load_labelled(p, label_cols=["IsToxic", "IsRude"], label_names=["IsToxic", "IsRude"])
+    assert not isinstance(exc.value, MissingColumnError)
+    p.write_text("text\na\nb\n")
+    with pytest.raises(MissingColumnError):
+        load_labelled(p, label_cols=["IsToxic", "IsRude"], label_names=["IsToxic", "IsRude"])

@@ -184,15 +184,19 @@ def resolve_label_cols(df: pd.DataFrame, patterns: list[str]) -> tuple[list[str]
     found = list(df.columns)
     out: list[str] = []
     named: set[str] = set()
+    missing = []
     for pat in patterns:
         hits = [c for c in found if fnmatch.fnmatchcase(c, pat)] or \
                [c for c in found if c.lower() == pat.lower()]
-        if not hits:
-            raise MissingColumnError(f"--label-cols '{pat}' matches no column; columns are: "
-                                     f"{', '.join(found)}.", "label")
+        missing += [] if hits else [pat]
         if not GLOB_CHARS & set(pat):
             named.update(hits)
         out.extend(h for h in hits if h not in out)
+    if missing:
+        msg = f"--label-cols '{missing[0]}' matches no column; columns are: {', '.join(found)}."
+        if len(missing) == len(patterns):   # no label column at all: a file without labels
+            raise MissingColumnError(msg, "label")
+        raise DataError(msg)
     return [c for c in found if c in out], named
 
 
