@@ -6,6 +6,9 @@ halved at random many times: each rule picks an epoch on one half and is scored 
 half, so no rule is judged on the texts it chose on (the test split is not used at all).
 
 Rules:  task      the task's primary metric (binary: the positive class's F1), best epoch
+                  (ties: the earlier epoch, as the Trainer keeps it)
+        task_late the same, ties to the later epoch
+        smoothed  the task's metric averaged with the neighbouring epochs', best epoch
         macro_f1  macro-F1 over the classes, best epoch
         loss      validation cross-entropy (lowest), best epoch
         patience  the task's metric with early stopping at patience 2 (today's default)
@@ -29,7 +32,7 @@ import os
 
 SHARED = Path(os.environ.get("TEXTCLF_SHARED_DATA",
                              Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-RULES = ("task", "macro_f1", "loss", "patience", "last")
+RULES = ("task", "task_late", "smoothed", "macro_f1", "loss", "patience", "last")
 
 
 def _slice(df, rows: int, seed: int = 0):
@@ -125,6 +128,13 @@ def pick_epoch(rule: str, s: dict[str, np.ndarray], patience: int = 2) -> int:
         return len(s["task"]) - 1
     if rule == "loss":
         return int(np.argmin(s["loss"]))
+    if rule == "task_late":
+        t = s["task"]
+        return int(len(t) - 1 - np.argmax(t[::-1]))
+    if rule == "smoothed":
+        t = s["task"]
+        avg = [np.mean(t[max(e - 1, 0):e + 2]) for e in range(len(t))]
+        return int(len(t) - 1 - np.argmax(np.array(avg)[::-1]))
     if rule == "patience":   # the Trainer's early stopping: stop after `patience` non-improving epochs
         best, since = 0, 0
         for e in range(1, len(s["task"])):
