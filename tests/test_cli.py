@@ -1,4 +1,5 @@
 """Every bad input: one clear sentence on stderr, exit code 2, no traceback, nothing destroyed."""
+import json
 import sys
 
 import pytest
@@ -39,8 +40,11 @@ BAD = {
 
 
 SHAPE_BAD = {   # (file content, extra flags, message)
-    "label column without positives": (b"text,IsToxic,IsHate\na,1,0\nb,0,0\nc,1,0\n",
-                                       ["--label-cols", "Is*"], "has no positive value"),
+    "named label column without positives": (b"text,IsToxic,IsHate,IsRude\na,1,0,1\nb,0,0,0\nc,1,0,0\n",
+                                             ["--label-cols", "IsToxic,IsHate,IsRude"],
+                                             "'IsHate' in"),
+    "glob leaves one label column": (b"text,IsToxic,IsHate\na,1,0\nb,0,0\nc,1,0\n",
+                                     ["--label-cols", "Is*"], "at least two label columns"),
     "pair column missing": (b"sentence1,label\na,x\nb,y\n", ["--text-col", "sentence1",
                             "--text-pair-col", "sentence2"], "pair column 'sentence2' not found"),
     "unknown multi-label name": (b"text,labels\na,\"joy,anger\"\nb,\"joy,envy\"\n",
@@ -188,3 +192,23 @@ def test_sigterm_during_training_leaves_no_partial_run(sms_csv, tmp_path, tiny_m
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err[-2000:]
     assert not out.exists() and not list(tmp_path.glob(".run.partial-*"))
+
+
+def test_train_drops_glob_label_columns_with_one_value_and_warns(tmp_path, capsys, monkeypatch,
+                                                                 tiny_model_dir):
+    from conftest import multilabel_frame
+
+    df = multilabel_frame(120)
+    for j, name in enumerate(("IsJoy", "IsAnger", "IsFear")):
+        df[name] = df["labels"].str.split(",").apply(lambda ids, j=j: int(str(j) in ids))
+    df["IsNever"] = 0
+    path = tmp_path / "flags.csv"
+    df.drop(columns="labels").to_csv(path, index=False)
+    code, out, err = run_cli(["train", str(path), "--label-cols", "Is*", "--model", str(tiny_model_dir),
+                              "--epochs", "1", "--max-length", "32", "--no-baseline",
+                              "--output", str(tmp_path / "run")], capsys, monkeypatch)
+    assert code == 0, err
+    flat = " ".join(out.split())   # rich wraps long lines
+    assert flat.count("dropped label columns") == 1 and "only: IsNever (no positive)" in flat
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert sorted(metrics["test"]["per_class"]) == ["IsAnger", "IsFear", "IsJoy"]

@@ -10,7 +10,7 @@ from textclf.api import evaluate, predict_file
 from textclf.config import DataConfig
 from textclf.data.features import aggregate, encode
 from textclf.errors import DataError
-from textclf.evaluation.thresholds import tune_thresholds
+from textclf.evaluation.thresholds import fit_thresholds
 from conftest import EMOTIONS, train_tiny_multilabel
 from test_cli import run_cli
 
@@ -74,11 +74,11 @@ def test_multilabel_model_loads_in_plain_pipeline(multilabel_run):
         assert got[o["label"]] == pytest.approx(o["score"], abs=1e-5)
 
 
-def test_tune_thresholds_picks_the_best_f1_and_falls_back_for_rare_labels():
+def test_fit_thresholds_picks_the_best_f1_and_falls_back_for_rare_labels():
     y = np.array([[1, 0], [1, 0], [0, 0], [0, 1], [1, 0], [0, 0], [1, 0], [1, 0]])
     probs = np.array([[0.3, 0.9], [0.35, 0.1], [0.1, 0.2], [0.2, 0.8], [0.32, 0.1], [0.05, 0.1],
                       [0.4, 0.1], [0.31, 0.1]])
-    t = tune_thresholds(y, probs)
+    t = fit_thresholds(y, probs)
     assert 0.2 < t[0] <= 0.3          # every positive is >= 0.3, every negative < 0.25
     assert t[1] == 0.5                # one positive: too few to tune
 

@@ -147,6 +147,46 @@ def train(
 
 
 @app.command()
+def tune(
+    data: str = typer.Argument(..., help="Training data file (CSV, TSV, JSON, JSONL, Parquet)."),
+    valid: Optional[str] = typer.Option(None, "--valid", help="Validation file (default: split off train)."),
+    test: Optional[str] = typer.Option(None, "--test", help="Test file (default: split off train)."),
+    text_col: Optional[str] = TEXT_COL, label_col: Optional[str] = LABEL_COL,
+    no_header: bool = NO_HEADER, columns: Optional[str] = COLUMNS, sep: Optional[str] = SEP,
+    normalize_labels: bool = NORMALIZE,
+    text_pair_col: Optional[str] = PAIR_COL, label_cols: Optional[str] = LABEL_COLS,
+    label_sep: Optional[str] = LABEL_SEP, label_names: Optional[str] = LABEL_NAMES,
+    task: Optional[str] = TASK, split_col: Optional[str] = SPLIT_COL, split_map: Optional[str] = SPLIT_MAP,
+    label_map: Optional[str] = LABEL_MAP,
+    positive_label: Optional[str] = typer.Option(None, "--positive-label",
+                                                 help="Binary: the class whose F1 selects the model (default: minority)."),
+    trials: int = typer.Option(20, "--trials", min=1, help="Number of trials (each one training run)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Start no trial after this many seconds."),
+    space: Optional[str] = typer.Option(None, "--space", help="YAML search space overriding the default one per key."),
+    model: str = typer.Option("default", "--model", help="'default' (packaged all-MiniLM-L6-v2), a local dir, or a hub id."),
+    config: Optional[str] = typer.Option(None, "--config", help="YAML TrainConfig for the settings not searched."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Tune directory (default: runs/tune-<data name>)."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing tune directory."),
+):
+    """Search training settings with optuna: each trial a run, chosen on validation, test scored once."""
+    from pathlib import Path
+
+    from textclf.config import TrainConfig
+    from textclf.tuning import load_space, tune as run_tune
+
+    d = _data_config(data, valid, test, text_col, label_col, no_header, columns, sep,
+                     normalize_labels, positive_label, text_pair_col, label_cols, label_sep,
+                     label_names, task, split_col, split_map, label_map)
+    flags = {k: v for k, v in dict(model=model if model != "default" or not config else None,
+                                   seed=seed, overwrite=overwrite or None).items() if v is not None}
+    cfg = (TrainConfig.from_yaml(config, data=d.model_dump(exclude_defaults=True), **flags) if config
+           else TrainConfig.parse({"data": d.model_dump(), **flags}))
+    run_tune(cfg, trials=trials, timeout=timeout, space=load_space(space),
+             output=output or f"runs/tune-{Path(data).stem}")
+
+
+@app.command()
 def evaluate(
     model: str = typer.Argument(..., help="Saved model dir or run dir."),
     data: str = typer.Argument(..., help="Labelled data file."),

@@ -39,11 +39,56 @@ def test_boolean_label_columns_and_globs(tmp_path):
     assert d.labels[0] == ("IsToxic", "IsAbusive") and d.labels[1] == ()
 
 
-def test_label_column_without_positives_is_an_error(tmp_path):
+def _toxic(tmp_path):
     p = tmp_path / "toxic.csv"
-    pd.DataFrame({"text": ["a", "b", "c"], "IsToxic": [1, 0, 1], "IsHate": [0, 0, 0]}).to_csv(p, index=False)
-    with pytest.raises(DataError, match="IsHate.*no positive"):
-        load_labelled(p, label_cols=["IsToxic", "IsHate"])
+    pd.DataFrame({"text": ["a", "b", "c", "d"], "IsToxic": [1, 0, 1, 0], "IsHate": [0, 0, 0, 0],
+                  "IsRude": [0, 1, 1, 0], "IsText": [1, 1, 1, 1]}).to_csv(p, index=False)
+    return p
+
+
+def test_named_label_column_with_one_value_is_an_error(tmp_path):
+    p = _toxic(tmp_path)
+    with pytest.raises(DataError, match="'IsHate' in .* has no positive value at all"):
+        load_labelled(p, label_cols=["IsToxic", "IsHate", "IsRude"])
+    with pytest.raises(DataError, match="'IsText' in .* has no negative value at all"):
+        load_labelled(p, label_cols=["IsToxic", "IsText", "IsRude"])
+    # named next to a glob that also matches it: still named, still an error
+    with pytest.raises(DataError, match="'IsHate' in"):
+        load_labelled(p, label_cols=["Is*", "IsHate"])
+
+
+def test_glob_drops_label_columns_with_one_value_and_says_so(tmp_path):
+    d = load_labelled(_toxic(tmp_path), label_cols=["Is*"])
+    assert d.label_names == ["IsToxic", "IsRude"]
+    assert d.labels == [("IsToxic",), ("IsRude",), ("IsToxic", "IsRude"), ()]
+    assert d.warnings == ["dropped label columns a --label-cols pattern picked that hold one value "
+                          "only: IsHate (no positive), IsText (no negative)"]
+    assert not load_labelled(_toxic(tmp_path), label_cols=["IsToxic", "IsRude"]).warnings
+
+
+def test_glob_that_leaves_fewer_than_two_columns_is_an_error(tmp_path):
+    with pytest.raises(DataError, match="at least two label columns; it matched IsToxic"):
+        load_labelled(_toxic(tmp_path), label_cols=["IsToxic", "IsH*", "IsT*"])
+
+
+def test_validation_and_test_files_read_the_training_files_label_columns(tmp_path):
+    """A glob settles the label columns on the training file; another file may lack positives
+    for a label (a small test file often does) and is read with exactly those columns."""
+    from textclf.config import DataConfig
+    from textclf.data.prepare import prepare
+
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"text": [f"t{i}" for i in range(60)], "IsA": rng.integers(0, 2, 60),
+                          "IsB": rng.integers(0, 2, 60), "IsNever": 0})
+    small = pd.DataFrame({"text": [f"v{i}" for i in range(6)], "IsA": [1, 0, 1, 0, 1, 0],
+                          "IsB": 0, "IsNever": [1, 0, 0, 0, 0, 0]})
+    for name, df in (("train", train), ("valid", small), ("test", small)):
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+    data = prepare(DataConfig(train=str(tmp_path / "train.csv"), valid=str(tmp_path / "valid.csv"),
+                              test=str(tmp_path / "test.csv"), label_cols=["Is*"]))
+    assert data.labels.names == ("IsA", "IsB")
+    assert data.splits["test"].labels[0] == ("IsA",)   # IsNever is not a label, even where set
+    assert any("IsNever (no positive)" in n for n in data.notes)
 
 
 def test_unknown_label_name_in_a_row_is_an_error(tmp_path):
@@ -145,3 +190,16 @@ def test_label_map_can_settle_case_variants_itself(tmp_path):
                   "label": ["ham", "Spam", "spam"] * 10}).to_csv(p, index=False)
     data = prepare(DataConfig(train=str(p), label_map={"Spam": "spam"}))
     assert data.labels.names == ("ham", "spam") and data.variants == {}
+
+
+def test_a_file_missing_some_label_columns_is_an_error_but_one_with_none_has_no_labels(tmp_path):
+    from textclf.errors import MissingColumnError
+
+    p = tmp_path / "part.csv"
+    pd.DataFrame({"text": ["a", "b"], "IsToxic": [1, 0]}).to_csv(p, index=False)
+    with pytest.raises(DataError, match="'IsRude' matches no column") as exc:
+        load_labelled(p, label_cols=["IsToxic", "IsRude"], label_names=["IsToxic", "IsRude"])
+    assert not isinstance(exc.value, MissingColumnError)
+    p.write_text("text\na\nb\n")
+    with pytest.raises(MissingColumnError):
+        load_labelled(p, label_cols=["IsToxic", "IsRude"], label_names=["IsToxic", "IsRude"])

@@ -121,3 +121,57 @@ def test_too_little_validation_data_keeps_one_half():
     for yy, pp in ((y[:10], p[:10]), (np.zeros(100, int), p[:100]), (y[:0], p[:0])):
         d = tune_binary_threshold(yy, pp)
         assert d == {"threshold": 0.5, "tuned": 0.5, "heldout_gain": 0.0, "applied": False}
+
+
+def test_multilabel_threshold_is_shared_and_moves_only_where_held_out_halves_agree():
+    from textclf.evaluation.thresholds import fit_thresholds, tune_thresholds
+
+    # three labels the model under-calls alike: one lower threshold helps all of them
+    low = [scores(400, shift=-1.5, seed=s) for s in (5, 6, 7)]
+    y, p = np.stack([a for a, _ in low], 1), np.stack([b for _, b in low], 1)
+    t = tune_thresholds(y, p)
+    assert len(set(t)) == 1 and t[0] < 0.3
+    assert t[0] == tune_binary_threshold(y.ravel(), p.ravel())["threshold"]
+    # labels where 0.5 is right keep it, though an in-sample fit moves each of them
+    fair = [scores(400, shift=0.0, seed=s) for s in (8, 9, 10)]
+    y, p = np.stack([a for a, _ in fair], 1), np.stack([b for _, b in fair], 1)
+    assert tune_thresholds(y, p) == [0.5] * 3
+    assert any(t != 0.5 for t in fit_thresholds(y, p))
+
+
+def test_shared_threshold_does_not_flood_labels_the_model_cannot_separate():
+    """A label with uninformative scores: per-label F1 tuning predicts it for every text (its F1
+    at a near-zero threshold beats 0 at 0.5), the shared threshold does not."""
+    from textclf.evaluation.thresholds import apply_thresholds, fit_thresholds, tune_thresholds
+
+    rng = np.random.default_rng(0)
+    y_good, p_good = scores(500, shift=0.0, seed=11, noise=0.5)
+    y_noise = (rng.random(500) < 0.1).astype(int)
+    p_noise = rng.random(500) * 0.3                      # never above 0.5, unrelated to the label
+    y, p = np.stack([y_good, y_noise], 1), np.stack([p_good, p_noise], 1)
+    assert apply_thresholds(p, fit_thresholds(y, p))[:, 1].mean() > 0.5   # 10% have it
+    assert apply_thresholds(p, tune_thresholds(y, p))[:, 1].mean() < 0.05
+
+
+def test_training_metric_scores_multilabel_epochs_at_the_shipped_thresholds():
+    """Checkpoints are chosen at the thresholds the saved model will use (the shared, held-out
+    checked one), not at per-label thresholds fitted to the same validation texts."""
+    from types import SimpleNamespace
+
+    from textclf.data.labels import LabelSpace
+    from textclf.evaluation.metrics import primary_score
+    from textclf.evaluation.thresholds import (apply_thresholds, fit_thresholds, sigmoid,
+                                              tune_thresholds)
+    from textclf.training.trainer import doc_metric
+
+    low = [scores(300, shift=-1.0, seed=s) for s in (1, 2, 3)]
+    y = np.stack([a for a, _ in low], 1)
+    logits = np.log(np.stack([b for _, b in low], 1) / (1 - np.stack([b for _, b in low], 1)))
+    space = LabelSpace.from_label_sets([tuple(n for n, v in zip("abc", row) if v) for row in y],
+                                       names=list("abc"))
+    got = doc_metric(space, y, list(range(len(y))))(SimpleNamespace(predictions=logits))
+    probs = sigmoid(logits.astype(np.float32))
+    shipped = primary_score(y, apply_thresholds(probs, tune_thresholds(y, probs)), space)
+    in_sample = primary_score(y, apply_thresholds(probs, fit_thresholds(y, probs)), space)
+    assert got[space.primary_metric] == pytest.approx(shipped)
+    assert shipped != pytest.approx(in_sample)

@@ -129,6 +129,7 @@ class LabelledData:
     split: list[str] | None = None
     multi_label: bool = False
     label_names: list[str] | None = None   # multi-label: label order (columns or a names file)
+    warnings: list[str] = field(default_factory=list)   # one line each, e.g. label columns dropped
 
     def subset(self, idx: list[int]) -> "LabelledData":
         def take(xs):
@@ -172,21 +173,65 @@ def _bool_column(df: pd.DataFrame, col: str, path) -> pd.Series:
     return text.isin(TRUE_VALUES)
 
 
-def resolve_label_cols(df: pd.DataFrame, patterns: list[str]) -> list[str]:
-    """Columns named by a list of names and/or globs ('Is*'), in file order."""
+GLOB_CHARS = set("*?[")
+
+
+def resolve_label_cols(df: pd.DataFrame, patterns: list[str]) -> tuple[list[str], set[str]]:
+    """Columns named by a list of names and/or globs ('Is*'), in file order, and which of them
+    were named explicitly (a column both named and matched by a glob counts as named)."""
     import fnmatch
 
     found = list(df.columns)
     out: list[str] = []
+    named: set[str] = set()
+    missing = []
     for pat in patterns:
         hits = [c for c in found if fnmatch.fnmatchcase(c, pat)] or \
                [c for c in found if c.lower() == pat.lower()]
-        if not hits:
-            raise DataError(f"--label-cols '{pat}' matches no column; columns are: {', '.join(found)}.")
+        missing += [] if hits else [pat]
+        if not GLOB_CHARS & set(pat):
+            named.update(hits)
         out.extend(h for h in hits if h not in out)
-    if len(out) < 2:
-        raise DataError(f"--label-cols must name at least two label columns; it matched {', '.join(out)}.")
-    return [c for c in found if c in out]
+    if missing:
+        msg = f"--label-cols '{missing[0]}' matches no column; columns are: {', '.join(found)}."
+        if len(missing) == len(patterns):   # no label column at all: a file without labels
+            raise MissingColumnError(msg, "label")
+        raise DataError(msg)
+    return [c for c in found if c in out], named
+
+
+def _at_least_two(cols: list[str]) -> list[str]:
+    if len(cols) < 2:
+        raise DataError(f"--label-cols must name at least two label columns; it matched {', '.join(cols)}.")
+    return cols
+
+
+def constant_label_columns(flags: dict[str, pd.Series], keep: pd.Series) -> dict[str, str]:
+    """Label columns that are the same on every kept row: name -> 'no positive' / 'no negative'."""
+    out = {}
+    for c, f in flags.items():
+        n = int(f[keep].sum())
+        if n == 0 or n == int(keep.sum()):
+            out[c] = "no positive" if n == 0 else "no negative"
+    return out
+
+
+def _drop_constant_columns(names: list[str], named: set[str], flags: dict[str, pd.Series],
+                           keep: pd.Series, path) -> tuple[list[str], str | None]:
+    """Columns a glob picked that hold one value only are dropped (returns a one-line note
+    naming them); a column named explicitly that holds one value only is an error."""
+    constant = constant_label_columns(flags, keep)
+    for c in names:
+        if c in constant and c in named:
+            what = "positive" if constant[c] == "no positive" else "negative"
+            raise DataError(f"Label column '{c}' in {path} has no {what} value at all; "
+                            "drop it from --label-cols.")
+    dropped = [c for c in names if c in constant]
+    if not dropped:
+        return names, None
+    note = ("dropped label columns a --label-cols pattern picked that hold one value only: "
+            + ", ".join(f"{c} ({constant[c]})" for c in dropped))
+    return _at_least_two([c for c in names if c not in constant]), note
 
 
 def _split_label_list(value: str, sep: str, names: list[str] | None, row: int, path) -> tuple[str, ...]:
@@ -238,16 +283,18 @@ def load_labelled(path: str | Path, *, text_col: str | None = None, label_col: s
         dropped["empty text pair"] = int((empty_pair & keep).sum())
         keep &= ~empty_pair
 
-    lcol, multi, names = None, False, None
+    lcol, multi, names, warned = None, False, None, []
     if label_cols and task != "single":
-        multi, names = True, resolve_label_cols(df, label_cols)
+        multi = True
+        if label_names:   # the label set is already fixed (the training file's, or a model's)
+            names, _ = resolve_label_cols(df, list(label_names))
+            flags = {c: _bool_column(df, c, path) for c in names}
+        else:
+            names, named = resolve_label_cols(df, label_cols)
+            flags = {c: _bool_column(df, c, path) for c in names}
+            names, note = _drop_constant_columns(_at_least_two(names), named, flags, keep, path)
+            warned += [note] if note else []
         lcol = ",".join(names)
-        flags = {c: _bool_column(df, c, path) for c in names}
-        positives = {c: int(flags[c][keep].sum()) for c in names}
-        empty = [c for c, n in positives.items() if n == 0]
-        if empty:
-            raise DataError(f"Label column '{empty[0]}' in {path} has no positive value at all; "
-                            "drop it from --label-cols.")
         label_values = [tuple(c for c in names if flags[c].iat[i]) for i in range(len(df))]
     elif require_labels or label_col is not None:
         lcol = pick_column(df, label_col, LABEL_NAMES, "label", "--label-col")
@@ -281,5 +328,5 @@ def load_labelled(path: str | Path, *, text_col: str | None = None, label_col: s
         texts=[str(df[tcol].iat[i]) for i in rows],
         labels=[label_values[i] for i in rows] if label_values is not None else [],
         text_col=tcol, label_col=lcol or "", source=str(path), rows=rows, dropped=dropped,
-        picked=notes, pairs=[str(df[pcol].iat[i]) for i in rows] if pcol else None,
+        picked=notes, warnings=warned, pairs=[str(df[pcol].iat[i]) for i in rows] if pcol else None,
         split=split_values, multi_label=multi, label_names=names)

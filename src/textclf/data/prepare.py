@@ -64,11 +64,14 @@ def read_label_names(spec: str | None) -> list[str] | None:
 
 
 def _load(path: str, cfg: DataConfig, *, task: str | None = None, split_col: str | None = None,
-          require_labels: bool = True) -> LabelledData:
+          require_labels: bool = True, label_names: list[str] | None = None) -> LabelledData:
+    """One data file; `label_names` (label columns the training file settled on) overrides
+    cfg.label_names so validation and test files read exactly those columns."""
     return load_labelled(path, text_col=cfg.text_col, label_col=cfg.label_col,
                          no_header=cfg.no_header, columns=cfg.columns, sep=cfg.sep,
                          text_pair_col=cfg.text_pair_col, label_cols=cfg.label_cols,
-                         label_sep=cfg.label_sep, label_names=read_label_names(cfg.label_names),
+                         label_sep=cfg.label_sep,
+                         label_names=label_names or read_label_names(cfg.label_names),
                          task=task or cfg.task, split_col=split_col, require_labels=require_labels)
 
 
@@ -113,6 +116,7 @@ def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> Pr
     task = "multilabel" if main.multi_label else "single"
     given: dict[str, LabelledData] = {}
     notes = [f"picked {', '.join(main.picked)}"] if main.picked else []
+    notes += main.warnings
     if cfg.split_col:
         if cfg.valid or cfg.test:
             raise DataError("Give either --split-col or --valid/--test files, not both.")
@@ -124,7 +128,8 @@ def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> Pr
         if not path:
             continue
         try:
-            given[name] = _load(path, cfg, task=task)
+            given[name] = _load(path, cfg, task=task,
+                                label_names=main.label_names if cfg.label_cols else None)
         except MissingColumnError as exc:
             if name != "test" or exc.what != "label":
                 raise

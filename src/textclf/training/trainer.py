@@ -2,6 +2,9 @@
 label-mixed length sampler; plus the validation metric, computed per document."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import numpy as np
 import torch
 from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, Trainer,
@@ -88,9 +91,23 @@ def doc_metric(labels, valid_targets, valid_doc: list[int], aggregate_how: str =
     return compute
 
 
+# Callbacks every Trainer built in this context gets (e.g. `textclf tune`'s pruning reporter,
+# which calls textclf.train and so cannot hand them to build_trainer itself).
+extra_callbacks: ContextVar[tuple] = ContextVar("textclf_extra_callbacks", default=())
+
+
+@contextmanager
+def added_callbacks(*callbacks):
+    token = extra_callbacks.set(extra_callbacks.get() + callbacks)
+    try:
+        yield
+    finally:
+        extra_callbacks.reset(token)
+
+
 def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir: str,
                   class_weight, compute_metrics, strata=None,
-                  print_fn=print) -> tuple[ClassifierTrainer, EpochSummary]:
+                  print_fn=print, callbacks=None) -> tuple[ClassifierTrainer, EpochSummary]:
     metric = labels.primary_metric
     args = TrainingArguments(
         output_dir=output_dir,
@@ -116,7 +133,7 @@ def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir:
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
     )
-    callbacks = []
+    callbacks = [*(callbacks or []), *extra_callbacks.get()]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer = ClassifierTrainer(

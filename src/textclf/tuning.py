@@ -1,0 +1,309 @@
+"""`textclf tune`: an optuna search over training settings. Each trial is a run, trials are pruned
+on the per-epoch validation metric, the best trial is chosen on validation only, and the test
+split is scored once, for the chosen run.
+
+Layout of the output dir:
+  data/            the train / validation / test splits, drawn once and shared by every trial
+  trials/trial-NNN run dirs; their metrics.json has "validation" (no "test")
+  trials.csv, trials.md   one row per trial
+  best.json        the chosen trial: its settings, validation score and test metrics
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+
+from textclf import runs
+from textclf.config import DataConfig, TrainConfig
+from textclf.errors import TextclfError
+
+console = Console(stderr=False)
+
+# What a trial may change, and the values it samples from: a list is a choice, {low, high[, log]}
+# a range (integers when both ends are), a single value is fixed. Override per key in YAML.
+DEFAULT_SPACE: dict = {
+    "learning_rate": {"low": 2e-5, "high": 3e-4, "log": True},
+    "epochs": [3, 5, 8],
+    "batch_size": [8, 16, 32],
+    "freeze": ["none", "embeddings"],
+    "class_weights": ["auto", "none", "sqrt"],
+    "max_length": [64, 128, 256],
+    "warmup_ratio": {"low": 0.0, "high": 0.2},
+}
+NOT_SEARCHABLE = {"data", "output", "overwrite", "model", "baseline"}
+
+
+def _need_optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise TextclfError("textclf tune needs optuna: pip install 'textclf[tune]'.") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def load_space(path: str | Path | None) -> dict:
+    """DEFAULT_SPACE with the keys of a YAML file replacing it (`key: null` drops a key, so the
+    setting stays at its configured value)."""
+    space = dict(DEFAULT_SPACE)
+    if path is not None:
+        try:
+            given = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise TextclfError(f"Cannot read search space {path}: {exc}.") from None
+        if not isinstance(given, dict):
+            raise TextclfError(f"Search space {path} must map settings to values, e.g. epochs: [3, 5].")
+        space.update(given)
+    space = {k: v for k, v in space.items() if v is not None}
+    for key, spec in space.items():
+        if key not in TrainConfig.model_fields or key in NOT_SEARCHABLE:
+            raise TextclfError(f"Search space key '{key}' is not a training setting that can be "
+                               f"searched (e.g. {', '.join(DEFAULT_SPACE)}).")
+        if isinstance(spec, dict) and not ({"low", "high"} <= set(spec) <= {"low", "high", "log"}):
+            raise TextclfError(f"Search space '{key}': a range is {{low: ..., high: ...[, log: true]}}.")
+        if isinstance(spec, list) and not spec:
+            raise TextclfError(f"Search space '{key}': the list of choices is empty.")
+    return space
+
+
+def suggest(trial, space: dict) -> dict:
+    """One trial's settings, sampled from `space`."""
+    out = {}
+    for key, spec in space.items():
+        if isinstance(spec, list):
+            out[key] = trial.suggest_categorical(key, spec)
+        elif isinstance(spec, dict):
+            low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
+            if isinstance(low, int) and isinstance(high, int):
+                out[key] = trial.suggest_int(key, low, high, log=log)
+            else:
+                out[key] = trial.suggest_float(key, float(low), float(high), log=log)
+        else:
+            out[key] = spec
+    return out
+
+
+@dataclass
+class SplitFiles:
+    trial_data: DataConfig   # train + validation; the test file is validation without labels
+    test_data: DataConfig    # the test split, labelled, for scoring the chosen run once
+
+
+def write_splits(data, cfg: DataConfig, dest: Path) -> SplitFiles:
+    """Write the prepared splits as CSV so every trial trains and validates on the same rows;
+    trials get an unlabelled copy of validation as their test file, so no trial sees test."""
+    import pandas as pd
+
+    dest.mkdir(parents=True, exist_ok=True)
+    pair = data.has_pairs
+    names = list(data.labels.names)
+    if data.labels.multi_label and {"text", "text_pair"} & set(names):
+        raise TextclfError("A label named 'text' or 'text_pair' cannot be tuned; rename it with --label-map.")
+
+    def frame(split, labelled: bool) -> pd.DataFrame:
+        df = pd.DataFrame({"text": split.texts})
+        if pair:
+            df["text_pair"] = split.pairs
+        if labelled and data.labels.multi_label:
+            for n in names:
+                df[n] = [int(n in row) for row in split.labels]
+        elif labelled:
+            df["label"] = split.labels
+        return df
+
+    for name, split, labelled in (("train", "train", True), ("validation", "validation", True),
+                                  ("validation_texts", "validation", False), ("test", "test", True)):
+        frame(data.splits[split], labelled).to_csv(dest / f"{name}.csv", index=False)
+    common = dict(text_col="text", text_pair_col="text_pair" if pair else None)
+    if data.labels.multi_label:
+        (dest / "label_names.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+        common.update(label_cols=names, label_names=str(dest / "label_names.txt"), task="multilabel")
+    else:
+        common.update(label_col="label", task="single", positive_label=cfg.positive_label)
+    trial = DataConfig(train=str(dest / "train.csv"), valid=str(dest / "validation.csv"),
+                       test=str(dest / "validation_texts.csv"), **common)
+    return SplitFiles(trial, DataConfig(train=str(dest / "test.csv"), **common))
+
+
+def pruning_callback(trial, metric: str):
+    """A TrainerCallback reporting the validation metric to the optuna trial after each epoch
+    and stopping the training (the run is still saved) when optuna says to prune."""
+    from transformers import TrainerCallback
+
+    class ReportToTrial(TrainerCallback):
+        pruned_at: int | None = None
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            value = (metrics or {}).get(f"eval_{metric}")
+            if value is None or self.pruned_at is not None:
+                return
+            epoch = round(state.epoch or 0)
+            trial.report(float(value), step=epoch)
+            last = args is not None and epoch >= args.num_train_epochs
+            if not last and trial.should_prune():
+                self.pruned_at = epoch
+                control.should_training_stop = True
+
+    return ReportToTrial()
+
+
+def _as_validation(run_dir: Path) -> dict:
+    """A trial's run scored its 'test' on validation: file those metrics under 'validation'."""
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    if "test" in metrics:
+        metrics["validation"] = {k: v for k, v in metrics.pop("test").items() if k != "scored_on"}
+        for k in [k for k in metrics.get("calibration", {}) if k.startswith("ece_test")]:
+            del metrics["calibration"][k]
+        runs.write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.4g}"
+    return "" if v is None else str(v)
+
+
+def write_tables(rows: list[dict], out: Path) -> None:
+    import pandas as pd
+
+    if not rows:
+        return
+    df = pd.DataFrame(rows)
+    df.to_csv(out / "trials.csv", index=False)
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    runs.atomic_write(out / "trials.md", "\n".join(lines) + "\n")
+
+
+def choose(rows: list[dict]) -> dict | None:
+    """The best trial on validation: among completed trials (pruned ones if none completed);
+    ties go to the earlier trial."""
+    for state in ("complete", "pruned"):
+        done = [r for r in rows if r["state"] == state]
+        if done:
+            return max(done, key=lambda r: (r["best_valid"], -r["trial"]))
+    return None
+
+
+def _clear(out: Path, overwrite: bool) -> Path:
+    """The output dir, emptied with --overwrite only if it is a previous tune dir."""
+    out = runs.check_output(out, overwrite)
+    if out.exists():
+        if not (out / "trials.csv").exists() and not (out / "data").is_dir():
+            raise TextclfError(f"{out} exists and is not a textclf tune directory; choose another --output.")
+        shutil.rmtree(out)
+    return out
+
+
+@dataclass
+class Search:
+    """One tuning session: the base config, the shared splits, and a row per trial so far."""
+    cfg: TrainConfig
+    space: dict
+    out: Path
+    files: SplitFiles
+    metric: str
+    trials: int
+    say: object
+    rows: list
+
+    def run_trial(self, trial) -> float:
+        """optuna's objective: train one run with the sampled settings, reporting each epoch."""
+        import optuna
+
+        from textclf.api import train
+        from textclf.training.trainer import added_callbacks
+
+        params = suggest(trial, self.space)
+        run_dir = self.out / "trials" / f"trial-{trial.number:03d}"
+        row = {"trial": trial.number, "state": "failed", **params, "best_valid": float("nan"),
+               "best_epoch": None, "epochs_run": None, "seconds": None,
+               "run": str(run_dir.relative_to(self.out))}
+        self.rows.append(row)
+        start = time.perf_counter()
+        reporter = pruning_callback(trial, self.metric)
+        try:
+            trial_cfg = TrainConfig.parse({**self.cfg.model_dump(), **params,
+                                           "data": self.files.trial_data.model_dump(),
+                                           "output": str(run_dir), "baseline": False, "overwrite": True})
+            with added_callbacks(reporter):
+                run = train(trial_cfg, quiet=True)
+        except TextclfError as exc:
+            self.say(f"trial {trial.number + 1}/{self.trials}: failed: {exc}")
+            raise
+        finally:
+            row["seconds"] = round(time.perf_counter() - start, 1)
+            write_tables(self.rows, self.out)
+        training = _as_validation(run.path)["training"]
+        row.update(state="pruned" if reporter.pruned_at is not None else "complete",
+                   best_valid=training["best_valid"], best_epoch=training["best_epoch"],
+                   epochs_run=training["epochs_run"])
+        write_tables(self.rows, self.out)
+        self.say(f"trial {trial.number + 1}/{self.trials}: "
+                 + ", ".join(f"{k} {_fmt(v)}" for k, v in params.items())
+                 + f" -> validation {self.metric} {row['best_valid']:.4f} (epoch {row['best_epoch']})"
+                 + (f", pruned after epoch {reporter.pruned_at}" if reporter.pruned_at is not None else "")
+                 + f", {row['seconds']:.0f}s")
+        if reporter.pruned_at is not None:
+            raise optuna.TrialPruned()
+        return row["best_valid"]
+
+    def score_chosen(self, best: dict, test_is_validation: bool) -> dict:
+        """Score the chosen run on the test split (the only time any trial meets it)."""
+        from textclf.api import evaluate
+
+        chosen = self.out / best["run"]
+        test = evaluate(str(chosen / runs.MODEL_DIR), self.files.test_data, quiet=True)
+        if test_is_validation:   # the data has no labelled test split
+            test["scored_on"] = "validation (the test file has no labels)"
+        metrics = _as_validation(chosen)
+        metrics["test"] = test
+        runs.write_json(chosen / "metrics.json", metrics)
+        return test
+
+
+def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: dict | None = None,
+         output: str | Path = "runs/tune", quiet: bool = False) -> dict:
+    """Search `space` (default: DEFAULT_SPACE) for up to `trials` trials or `timeout` seconds
+    (a trial running when it expires is finished). Returns best.json's content."""
+    from textclf.data.prepare import prepare
+
+    optuna = _need_optuna()
+    say = (lambda *a, **k: None) if quiet else console.print
+    space = load_space(None) if space is None else space
+    out = _clear(Path(output), cfg.overwrite)
+    data = prepare(cfg.data, seed=cfg.seed)
+    search = Search(cfg, space, out, write_splits(data, cfg.data, out / "data"),
+                    data.labels.primary_metric, trials, say, [])
+    say(f"tuning {', '.join(space)} on {len(data.splits['train'].texts)} training and "
+        f"{len(data.splits['validation'].texts)} validation texts; chosen on validation {search.metric}")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.seed),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
+    study.optimize(search.run_trial, n_trials=trials, timeout=timeout, catch=(TextclfError,))
+    best = choose(search.rows)
+    if best is None:
+        raise TextclfError(f"No trial finished; see {out / 'trials.md'}.")
+    say(f"chosen: trial {best['trial']} (validation {search.metric} {best['best_valid']:.4f}); "
+        "scoring it on the test split ...")
+    test = search.score_chosen(best, data.test_is_validation)
+    result = {"trial": best["trial"], "run": str(out / best["run"]), "metric": search.metric,
+              "params": {k: best[k] for k in space}, "best_valid": best["best_valid"],
+              "test": {k: test[k] for k in ("primary", "primary_metric", "n", "scored_on") if k in test},
+              "trials": len(search.rows),
+              "states": {s: sum(r["state"] == s for r in search.rows) for s in ("complete", "pruned", "failed")}}
+    runs.write_json(out / "best.json", result)
+    if not quiet:
+        console.print((out / "trials.md").read_text(encoding="utf-8"), soft_wrap=True, markup=False,
+                      highlight=False)
+        say(f"chosen: trial {best['trial']}; test {search.metric} {test['primary']:.4f} (n={test['n']}); "
+            f"trials in {out / 'trials.md'}, chosen run {result['run']}")
+    return result

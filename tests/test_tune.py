@@ -1,0 +1,163 @@
+"""`textclf tune`: trials are runs, chosen on validation only, test scored once for the chosen run."""
+import json
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from textclf.errors import TextclfError
+
+optuna = pytest.importorskip("optuna")
+
+SPACE = {"learning_rate": {"low": 1e-4, "high": 1e-3, "log": True}, "epochs": [1, 2],
+         "batch_size": [8, 16], "freeze": ["none", "embeddings"], "class_weights": ["auto", "none"],
+         "max_length": [16, 32], "warmup_ratio": {"low": 0.0, "high": 0.2}}
+
+
+@pytest.fixture(scope="module")
+def tuned(tiny_model_dir, tmp_path_factory):
+    from conftest import write_sms_csv
+
+    from textclf.config import DataConfig, TrainConfig
+    from textclf.tuning import tune
+
+    tmp = tmp_path_factory.mktemp("tune")
+    data = write_sms_csv(tmp / "sms.csv")
+    cfg = TrainConfig(data=DataConfig(train=str(data)), model=str(tiny_model_dir), early_stopping_patience=0)
+    result = tune(cfg, trials=3, space=SPACE, output=tmp / "tune", quiet=True)
+    return result, tmp / "tune"
+
+
+def test_every_trial_is_a_run_and_recorded(tuned):
+    result, out = tuned
+    table = pd.read_csv(out / "trials.csv")
+    assert len(table) == 3 and result["trials"] == 3
+    assert list(table["trial"]) == [0, 1, 2]
+    assert set(SPACE) <= set(table.columns)
+    assert set(table["state"]) <= {"complete", "pruned"}
+    for _, row in table.iterrows():
+        assert row["run"] == f"trials/trial-{row['trial']:03d}"
+        assert (out / row["run"] / "model" / "config.json").exists()
+        assert row["epochs"] in (1, 2) and 1e-4 <= row["learning_rate"] <= 1e-3
+    md = (out / "trials.md").read_text()
+    assert md.count("\n") == 2 + 3 and "best_valid" in md
+
+
+def test_chosen_trial_is_the_best_on_validation(tuned):
+    result, out = tuned
+    table = pd.read_csv(out / "trials.csv")
+    done = table[table["state"] == "complete"]
+    assert result["best_valid"] == pytest.approx(done["best_valid"].max())
+    assert result["trial"] == int(done.loc[done["best_valid"].idxmax(), "trial"])
+    saved = json.loads((out / "best.json").read_text())
+    assert saved["trial"] == result["trial"]
+    assert saved["params"] == {k: table.loc[table["trial"] == result["trial"], k].item() for k in SPACE}
+
+
+def test_only_the_chosen_run_has_test_metrics(tuned):
+    result, out = tuned
+    test_rows = len(pd.read_csv(out / "data" / "test.csv"))
+    for run in sorted((out / "trials").iterdir()):
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert "validation" in metrics
+        if run.name == f"trial-{result['trial']:03d}":
+            assert metrics["test"]["n"] == test_rows
+            assert metrics["test"]["primary"] == pytest.approx(result["test"]["primary"])
+        else:
+            assert "test" not in metrics
+
+
+def test_trials_never_see_the_test_rows(tuned):
+    _, out = tuned
+    test_texts = set(pd.read_csv(out / "data" / "test.csv")["text"])
+    for name in ("train", "validation", "validation_texts"):
+        assert not test_texts & set(pd.read_csv(out / "data" / f"{name}.csv")["text"])
+
+
+def test_pruning_callback_stops_training_when_optuna_says_so():
+    from transformers import TrainerControl, TrainerState
+
+    from textclf.tuning import pruning_callback
+
+    class Trial:
+        def __init__(self):
+            self.reports = []
+
+        def report(self, value, step):
+            self.reports.append((step, value))
+
+        def should_prune(self):
+            return len(self.reports) >= 2
+
+    trial = Trial()
+    cb = pruning_callback(trial, "macro_f1")
+    state, control = TrainerState(), TrainerControl()
+    args = SimpleNamespace(num_train_epochs=3)
+    for epoch, value in ((1.0, 0.4), (2.0, 0.5)):
+        state.epoch = epoch
+        cb.on_evaluate(args, state, control, metrics={"eval_macro_f1": value})
+    assert trial.reports == [(1, 0.4), (2, 0.5)]
+    assert control.should_training_stop and cb.pruned_at == 2
+
+
+def test_a_trial_that_ran_all_its_epochs_is_not_pruned():
+    from transformers import TrainerControl, TrainerState
+
+    from textclf.tuning import pruning_callback
+
+    class Trial:
+        def report(self, value, step):
+            pass
+
+        def should_prune(self):
+            return True
+
+    cb = pruning_callback(Trial(), "macro_f1")
+    state, control = TrainerState(epoch=2.0), TrainerControl()
+    cb.on_evaluate(SimpleNamespace(num_train_epochs=2), state, control, metrics={"eval_macro_f1": 0.3})
+    assert not control.should_training_stop and cb.pruned_at is None
+
+
+def test_search_space_yaml_overrides_and_checks_keys(tmp_path):
+    from textclf.tuning import DEFAULT_SPACE, load_space
+
+    p = tmp_path / "space.yaml"
+    p.write_text("epochs: [2, 4]\nwarmup_ratio: null\n")
+    space = load_space(p)
+    assert space["epochs"] == [2, 4] and "warmup_ratio" not in space
+    assert space["learning_rate"] == DEFAULT_SPACE["learning_rate"]
+    p.write_text("epoch: [2, 4]\n")
+    with pytest.raises(TextclfError, match="'epoch' is not a training setting"):
+        load_space(p)
+    p.write_text("learning_rate: {low: 1e-5}\n")
+    with pytest.raises(TextclfError, match="a range is"):
+        load_space(p)
+
+
+def test_cli_rejects_a_bad_search_space_in_one_line(tmp_path, capsys, monkeypatch, sms_csv):
+    import sys
+
+    from textclf.cli import main
+
+    space = tmp_path / "space.yaml"
+    space.write_text("output: [a, b]\n")
+    monkeypatch.setattr(sys, "argv", ["textclf", "tune", str(sms_csv), "--space", str(space),
+                                      "--output", str(tmp_path / "tune")])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "'output' is not a training setting" in err and "Traceback" not in err
+    assert not (tmp_path / "tune").exists()
+
+
+def test_overwrite_refuses_to_empty_a_directory_that_is_not_a_tune_dir(tmp_path):
+    from textclf.config import DataConfig, TrainConfig
+    from textclf.tuning import tune
+
+    precious = tmp_path / "docs"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep")
+    cfg = TrainConfig(data=DataConfig(train=str(tmp_path / "x.csv")), overwrite=True)
+    with pytest.raises(TextclfError, match="not a textclf tune directory"):
+        tune(cfg, trials=1, output=precious, quiet=True)
+    assert (precious / "notes.txt").read_text() == "keep"
