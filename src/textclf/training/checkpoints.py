@@ -1,0 +1,141 @@
+"""Checkpoints a killed run continues from.
+
+The Trainer writes a checkpoint (weights, optimizer, scheduler, RNG states, its own state with
+early stopping's count) at every epoch end; the `Checkpoints` callback asks for one more every
+`save_steps` steps and every `save_minutes` minutes, and when the Trainer has finished writing
+one, adds `textclf_state.json` (the epoch lines so far, training time, whether training had
+stopped) as the checkpoint's last file. A checkpoint without it was half-written when the
+process died: `resume_point` deletes it and picks the newest complete one. Older checkpoints
+are deleted only after a newer one is complete, keeping the best (on validation) too.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from transformers.trainer_callback import TrainerCallback
+
+from textclf.training import distributed
+
+STATE = "textclf_state.json"
+PREFIX = "checkpoint-"
+
+
+def _step(path: Path) -> int:
+    return int(path.name[len(PREFIX):])
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def checkpoint_dirs(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    dirs = [p for p in folder.iterdir() if p.is_dir() and p.name.startswith(PREFIX)
+            and p.name[len(PREFIX):].isdigit()]
+    return sorted(dirs, key=_step)
+
+
+def is_complete(ckpt: Path) -> bool:
+    return _read_json(ckpt / STATE) is not None and _read_json(ckpt / "trainer_state.json") is not None
+
+
+def resume_point(folder: Path) -> tuple[str | None, dict | None]:
+    """(newest complete checkpoint in `folder`, its textclf state); half-written ones are deleted.
+    The Trainer's record of the best checkpoint is pointed into `folder`, wherever the run dir
+    has moved since."""
+    found = None
+    for ckpt in checkpoint_dirs(folder):
+        if is_complete(ckpt):
+            found = ckpt
+        else:
+            shutil.rmtree(ckpt, ignore_errors=True)
+    if found is None:
+        return None, None
+    trainer_state = found / "trainer_state.json"
+    saved = _read_json(trainer_state)
+    best = saved.get("best_model_checkpoint")
+    if best and Path(best) != folder / Path(best).name and (folder / Path(best).name).is_dir():
+        saved["best_model_checkpoint"] = str(folder / Path(best).name)
+        _write_json(trainer_state, saved)
+    return str(found), _read_json(found / STATE)
+
+
+class Checkpoints(TrainerCallback):
+    """Extra checkpoints by steps and minutes, the completion mark, and the rotation."""
+
+    def __init__(self, trainer, summary, *, save_steps: int | None = None,
+                 save_minutes: float = 10.0, keep: int = 1):
+        self.trainer, self.summary = trainer, summary
+        self.save_steps, self.save_seconds, self.keep = save_steps, save_minutes * 60, keep
+        self.seconds_before = 0.0
+        self.loss_log: dict | None = None
+        self.started = self.last_save = time.monotonic()
+
+    def restore(self, saved: dict) -> None:
+        """Carry on from a checkpoint's textclf state (before `trainer.train(resume_from_checkpoint=...)`)."""
+        self.seconds_before = saved["seconds"]
+        self.summary.restore(saved["summary"])
+        self.loss_log = saved.get("loss_log")
+
+    def seconds(self) -> float:
+        """Training time so far, earlier processes' up to their last checkpoint included."""
+        return self.seconds_before + time.monotonic() - self.started
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = self.last_save = time.monotonic()
+        t = self.trainer
+        if self.loss_log and distributed.world_size() == 1 and hasattr(t, "_tr_loss"):
+            # the loss accumulated since the last log line, so the logged losses match too
+            t._tr_loss += self.loss_log["since_log"]
+            t._total_loss_scalar = self.loss_log["total"]
+            t._globalstep_last_logged = self.loss_log["last_logged_step"]
+
+    def on_step_end(self, args, state, control, **kwargs):
+        due = bool(self.save_steps and state.global_step % self.save_steps == 0)
+        due = due or bool(self.save_seconds and time.monotonic() - self.last_save >= self.save_seconds)
+        if distributed.agree(due):
+            control.should_save = True
+
+    def on_save(self, args, state, control, **kwargs):
+        distributed.barrier()   # every process has written its RNG state
+        if distributed.is_main():
+            folder = Path(args.output_dir)
+            ckpt = folder / f"{PREFIX}{state.global_step}"
+            _write_json(ckpt / STATE, {"seconds": self.seconds(), "stopped": control.should_training_stop,
+                                       "global_step": state.global_step,
+                                       "summary": self.summary.state(), "loss_log": self._loss_log()})
+            self._rotate(folder, state.best_model_checkpoint)
+        self.last_save = time.monotonic()
+
+    def _loss_log(self) -> dict | None:
+        t = self.trainer
+        if not hasattr(t, "_tr_loss"):
+            return None
+        return {"since_log": float(t._tr_loss.item()), "total": float(t._total_loss_scalar),
+                "last_logged_step": int(t._globalstep_last_logged)}
+
+    def _rotate(self, folder: Path, best: str | None) -> None:
+        complete = [c for c in checkpoint_dirs(folder) if is_complete(c)]
+        keep = set(complete[-self.keep:])
+        if best:
+            keep.add(folder / Path(best).name)
+        for ckpt in checkpoint_dirs(folder):
+            if ckpt not in keep:
+                shutil.rmtree(ckpt, ignore_errors=True)
