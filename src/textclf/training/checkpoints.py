@@ -102,9 +102,9 @@ class Checkpoints(TrainerCallback):
         self.started = self.last_save = time.monotonic()
         t = self.trainer
         if self.loss_log and distributed.world_size() == 1 and hasattr(t, "_tr_loss"):
-            # the loss accumulated since the last log line, so the logged losses match too
+            # the loss accumulated since the last log line, so the logged losses match too (the
+            # final train_loss stays the Trainer's: the mean over this process's steps)
             t._tr_loss += self.loss_log["since_log"]
-            t._total_loss_scalar = self.loss_log["total"]
             t._globalstep_last_logged = self.loss_log["last_logged_step"]
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -128,8 +128,7 @@ class Checkpoints(TrainerCallback):
         t = self.trainer
         if not hasattr(t, "_tr_loss"):
             return None
-        return {"since_log": float(t._tr_loss.item()), "total": float(t._total_loss_scalar),
-                "last_logged_step": int(t._globalstep_last_logged)}
+        return {"since_log": float(t._tr_loss.item()), "last_logged_step": int(t._globalstep_last_logged)}
 
     def _rotate(self, folder: Path, best: str | None) -> None:
         complete = [c for c in checkpoint_dirs(folder) if is_complete(c)]
