@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from textclf.training.distributed import world_size
+
 # TrainingArguments fields that a textclf setting controls: set those instead
 OWNED = {"output_dir": "output", "num_train_epochs": "epochs",
          "per_device_train_batch_size": "batch_size", "per_device_eval_batch_size": "eval_batch_size",
@@ -103,10 +105,13 @@ def training_arguments(cfg, output_dir: str, metric: str):
         seed=cfg.seed,
         data_seed=cfg.seed,
         save_only_model=False,
+        ddp_find_unused_parameters=False,   # every trainable weight is used; a model where not: trainer_args
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
         **device_precision(),
     )
+    if world_size() > 1 and not torch.cuda.is_available():
+        args["use_cpu"] = True   # several CPU processes: DDP over gloo
     if cfg.gradient_checkpointing:   # renamed activation_checkpointing in transformers 5
         names = trainer_arg_names()
         args["activation_checkpointing" if "activation_checkpointing" in names

@@ -19,11 +19,12 @@ def is_main() -> bool:
 
 
 def start() -> None:
-    """Join the process group the launcher set up (accelerate picks gloo on CPU, NCCL on GPU);
-    the Trainer reuses it."""
+    """Join the process group the launcher set up (gloo on CPU, NCCL on GPU); the Trainer
+    reuses it."""
     if world_size() > 1:
+        import torch
         from accelerate import PartialState
-        PartialState()
+        PartialState(cpu=not torch.cuda.is_available())
 
 
 def broadcast(obj=None):
