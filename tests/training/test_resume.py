@@ -135,3 +135,63 @@ def test_resume_with_other_settings_is_refused(sms_csv, tmp_path, tiny_model_dir
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 2 and "other settings" in err and message in err, err[-2000:]
     assert partial.is_dir() and not out.exists()
+
+
+def _same_results(a, b):
+    assert a.metrics["test"] == b.metrics["test"] and a.metrics["calibration"] == b.metrics["calibration"]
+    for key in ("best_valid", "best_epoch", "epochs_run", "seed", "restarts"):
+        assert a.metrics["training"].get(key) == b.metrics["training"].get(key)
+    assert (a.path / "test_predictions.csv").read_text() == (b.path / "test_predictions.csv").read_text()
+
+
+def test_restarts_resume_after_the_last_finished_one(sms_csv, tiny_config, tmp_path, monkeypatch):
+    """Killed while the second of two restarts trains: the first is not trained again, the
+    kept model is the one an uninterrupted run keeps."""
+    import textclf
+    from textclf.training import trainer as tr
+
+    settings = dict(restarts=2, epochs=3, learning_rate=1e-2, freeze="none", baseline=False)
+    whole = textclf.train(tiny_config(sms_csv, output=str(tmp_path / "whole"), **settings), quiet=True)
+
+    real_train, calls = tr.ClassifierTrainer.train, []
+
+    def train_then_die_in_restart_2(self, *a, **k):
+        calls.append(self.args.seed)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_train(self, *a, **k)
+    monkeypatch.setattr(tr.ClassifierTrainer, "train", train_then_die_in_restart_2)
+    cfg = tiny_config(sms_csv, output=str(tmp_path / "cut"), **settings)
+    with pytest.raises(KeyboardInterrupt):
+        textclf.train(cfg, quiet=True)
+    monkeypatch.setattr(tr.ClassifierTrainer, "train", real_train)
+    book = json.loads((tmp_path / ".cut.partial" / "restarts.json").read_text())
+    assert [r["seed"] for r in book["done"]] == [42] and (tmp_path / ".cut.partial" / "kept-0").is_dir()
+
+    seeds = []
+    monkeypatch.setattr(tr.ClassifierTrainer, "train",
+                        lambda self, *a, **k: seeds.append(self.args.seed) or real_train(self, *a, **k))
+    resumed = textclf.train(cfg.model_copy(update={"resume": True}), quiet=True)
+    assert seeds == [43]                          # restart 1 (seed 42) was not trained again
+    _same_results(whole, resumed)
+
+
+def test_killed_after_training_ended_only_loads_the_best_epoch(sms_csv, tiny_config, tmp_path, monkeypatch):
+    """Killed between the end of training (stopped early) and recording it: the resume must not
+    train the epochs early stopping skipped."""
+    import textclf
+    from textclf.training import phases
+
+    settings = dict(epochs=10, learning_rate=1e-2, freeze="none", baseline=False, early_stopping_patience=2)
+    whole = textclf.train(tiny_config(sms_csv, output=str(tmp_path / "whole"), **settings), quiet=True)
+    assert whole.metrics["training"]["epochs_run"] < 10
+
+    def die(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(phases, "_finish_restart", die)
+    cfg = tiny_config(sms_csv, output=str(tmp_path / "cut"), **settings)
+    with pytest.raises(KeyboardInterrupt):
+        textclf.train(cfg, quiet=True)
+    monkeypatch.undo()
+    resumed = textclf.train(cfg.model_copy(update={"resume": True}), quiet=True)
+    _same_results(whole, resumed)
