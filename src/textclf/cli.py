@@ -355,7 +355,17 @@ def data_check(
 
 
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt   # SIGTERM ends a run like Ctrl-C: what is half-written never looks finished
+    """SIGTERM ends a command like Ctrl-C (what is half-written never looks finished); during
+    training, first a checkpoint at the end of the current step, so --resume loses nothing."""
+    from textclf.training.checkpoints import stop_after_checkpoint
+
+    _terminations.append(signum)
+    if len(_terminations) == 1 and stop_after_checkpoint():
+        return   # training raises KeyboardInterrupt once that checkpoint is complete
+    raise KeyboardInterrupt
+
+
+_terminations: list[int] = []
 
 
 def main() -> None:

@@ -195,3 +195,28 @@ def test_killed_after_training_ended_only_loads_the_best_epoch(sms_csv, tiny_con
     monkeypatch.undo()
     resumed = textclf.train(cfg.model_copy(update={"resume": True}), quiet=True)
     _same_results(whole, resumed)
+
+
+def test_a_stop_request_checkpoints_the_current_step_then_interrupts(sms_csv, tiny_config, tmp_path):
+    """What SIGTERM does during training (a preemptible machine's notice): a checkpoint at the
+    end of the step in progress, then the interruption; the resumed run ends as an uninterrupted one."""
+    from transformers import TrainerCallback
+
+    import textclf
+    from textclf.training.checkpoints import stop_after_checkpoint
+
+    class SigtermAtStep5(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 4:
+                assert stop_after_checkpoint()
+
+    settings = dict(epochs=3, learning_rate=1e-2, freeze="none", baseline=False, save_minutes=0)
+    whole = textclf.train(tiny_config(sms_csv, output=str(tmp_path / "whole"), **settings), quiet=True)
+    cfg = tiny_config(sms_csv, output=str(tmp_path / "cut"), **settings)
+    with pytest.raises(KeyboardInterrupt):
+        textclf.train(cfg, quiet=True, callbacks=[SigtermAtStep5()])
+    folder = tmp_path / ".cut.partial" / "checkpoints" / "restart-0"
+    assert [p.name for p in folder.iterdir()] == ["checkpoint-5"]   # mid-epoch 1 (8 steps an epoch)
+    assert resume_point(folder)[1]["global_step"] == 5
+    assert not stop_after_checkpoint()          # no training loop runs any more
+    _same_results(whole, textclf.train(cfg.model_copy(update={"resume": True}), quiet=True))

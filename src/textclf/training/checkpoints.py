@@ -23,6 +23,17 @@ from textclf.training import distributed
 STATE = "textclf_state.json"
 PREFIX = "checkpoint-"
 
+_training: list["Checkpoints"] = []   # the callback of the training loop running now, if any
+
+
+def stop_after_checkpoint() -> bool:
+    """Ask the running training loop to write a checkpoint at the end of its step and then stop
+    (a SIGTERM: a preemptible machine's notice). False where no training loop runs."""
+    if not _training:
+        return False
+    _training[-1].stop_requested = True
+    return True
+
 
 def _step(path: Path) -> int:
     return int(path.name[len(PREFIX):])
@@ -87,6 +98,7 @@ class Checkpoints(TrainerCallback):
         self.seconds_before = 0.0
         self.loss_log: dict | None = None
         self.started = self.last_save = time.monotonic()
+        self.stop_requested = False
 
     def restore(self, saved: dict) -> None:
         """Carry on from a checkpoint's textclf state (before `trainer.train(resume_from_checkpoint=...)`)."""
@@ -100,6 +112,7 @@ class Checkpoints(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = self.last_save = time.monotonic()
+        _training.append(self)
         t = self.trainer
         if self.loss_log and distributed.world_size() == 1 and hasattr(t, "_tr_loss"):
             # the loss accumulated since the last log line, so the logged losses match too (the
@@ -107,10 +120,15 @@ class Checkpoints(TrainerCallback):
             t._tr_loss += self.loss_log["since_log"]
             t._globalstep_last_logged = self.loss_log["last_logged_step"]
 
+    def on_train_end(self, args, state, control, **kwargs):
+        if self in _training:
+            _training.remove(self)
+
     def on_step_end(self, args, state, control, **kwargs):
         due = bool(self.save_steps and state.global_step % self.save_steps == 0)
         due = due or bool(self.save_seconds and time.monotonic() - self.last_save >= self.save_seconds)
-        if distributed.agree(due):
+        self.stop_requested = distributed.agree(self.stop_requested)
+        if distributed.agree(due or self.stop_requested):
             control.should_save = True
 
     def on_save(self, args, state, control, **kwargs):
@@ -123,6 +141,9 @@ class Checkpoints(TrainerCallback):
                                        "summary": self.summary.state(), "loss_log": self._loss_log()})
             self._rotate(folder, state.best_model_checkpoint)
         self.last_save = time.monotonic()
+        if self.stop_requested:   # the checkpoint a SIGTERM asked for is complete: stop now
+            _training.remove(self)
+            raise KeyboardInterrupt
 
     def _loss_log(self) -> dict | None:
         t = self.trainer
