@@ -38,8 +38,8 @@ class DataConfig(BaseModel):
     label_map: dict[str, str] | None = None   # rename/merge labels, e.g. NEUTRAL -> not_entailment
 
 
-# settings that say how a run is carried out, not what it trains: they may change on --resume
-RUN_CONTROL = {"overwrite", "resume", "save_steps", "save_minutes", "save_total_limit"}
+# settings that say how or where a run is carried out, not what it trains: they may change on --resume
+RUN_CONTROL = {"output", "overwrite", "resume", "save_steps", "save_minutes", "save_total_limit"}
 
 
 class TrainConfig(BaseModel):

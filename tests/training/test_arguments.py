@@ -90,3 +90,9 @@ def test_a_log_file_gets_one_line_per_epoch_and_no_progress_bars(sms_csv, tmp_pa
     assert proc.returncode == 0, text[-2000:]
     assert "\r" not in text and "it/s" not in text
     assert [l.split()[1] for l in text.splitlines() if l.startswith("epoch ")] == ["1/2", "2/2"]
+
+
+def test_trainer_args_the_trainer_refuses_are_one_error(tmp_path):
+    cfg = _cfg(trainer_args={"save_strategy": "steps", "eval_strategy": "no"})
+    with pytest.raises(TextclfError, match="TrainingArguments refused"):
+        training_arguments(cfg, str(tmp_path), "accuracy")

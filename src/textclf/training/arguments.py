@@ -117,4 +117,9 @@ def training_arguments(cfg, output_dir: str, metric: str):
         args["activation_checkpointing" if "activation_checkpointing" in names
              else "gradient_checkpointing"] = True
     args.update(cfg.trainer_args)
-    return TrainingArguments(**args)
+    try:
+        return TrainingArguments(**args)
+    except (ValueError, TypeError) as exc:   # e.g. a trainer_args value the Trainer refuses
+        from textclf.errors import TextclfError
+        raise TextclfError(f"TrainingArguments refused these settings (trainer_args: "
+                           f"{cfg.trainer_args or 'none'}): {str(exc).splitlines()[0]}") from None

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from transformers.trainer_callback import TrainerCallback
@@ -110,19 +111,24 @@ class Checkpoints(TrainerCallback):
         """Training time so far, earlier processes' up to their last checkpoint included."""
         return self.seconds_before + time.monotonic() - self.started
 
+    @contextmanager
+    def running(self):
+        """Around trainer.train(): while inside, a SIGTERM asks this loop for a last checkpoint."""
+        _training.append(self)
+        try:
+            yield
+        finally:
+            if self in _training:
+                _training.remove(self)
+
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = self.last_save = time.monotonic()
-        _training.append(self)
         t = self.trainer
         if self.loss_log and distributed.world_size() == 1 and hasattr(t, "_tr_loss"):
             # the loss accumulated since the last log line, so the logged losses match too (the
             # final train_loss stays the Trainer's: the mean over this process's steps)
             t._tr_loss += self.loss_log["since_log"]
             t._globalstep_last_logged = self.loss_log["last_logged_step"]
-
-    def on_train_end(self, args, state, control, **kwargs):
-        if self in _training:
-            _training.remove(self)
 
     def on_step_end(self, args, state, control, **kwargs):
         due = bool(self.save_steps and state.global_step % self.save_steps == 0)
@@ -142,7 +148,6 @@ class Checkpoints(TrainerCallback):
             self._rotate(folder, state.best_model_checkpoint)
         self.last_save = time.monotonic()
         if self.stop_requested:   # the checkpoint a SIGTERM asked for is complete: stop now
-            _training.remove(self)
             raise KeyboardInterrupt
 
     def _loss_log(self) -> dict | None:

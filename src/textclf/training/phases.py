@@ -191,7 +191,7 @@ def _fit_one(cfg, prep: TrainingData, model, work: Path, k: int, seed: int, say,
             f"{saved['seconds']:.0f}s trained so far)")
         if saved["stopped"]:   # training had ended: only the best epoch is left to load
             trainer.args.max_steps = saved["global_step"]
-    with quiet_transformers(warnings=True):   # no 'Writing model shards' bar per checkpoint
+    with quiet_transformers(warnings=True), clock.running():   # no 'Writing model shards' bars
         trainer.train(resume_from_checkpoint=ckpt)
     return trainer, clock.seconds()
 
