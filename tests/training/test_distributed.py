@@ -93,3 +93,35 @@ def test_two_gloo_processes_train_like_one_at_the_same_effective_batch(sms_csv, 
     assert b["training"]["best_valid"] >= 0.8 and a["training"]["best_valid"] >= 0.8
     assert abs(a["test"]["accuracy"] - b["test"]["accuracy"]) <= 2 / 13 + 1e-9
     assert b["test"]["n"] == a["test"]["n"] == 13
+
+
+def test_two_processes_killed_together_resume_to_the_same_metrics(sms_csv, tmp_path, tiny_model_dir):
+    """A machine lost mid-run: the launcher and both workers die with SIGKILL after the first
+    checkpoint; `torchrun ... --resume` ends where an uninterrupted 2-process run ends."""
+    import time
+
+    import psutil
+
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+              "-m", "textclf", "train", str(sms_csv), "--model", str(tiny_model_dir), "--epochs", "6",
+              "--lr", "1e-2", "--freeze", "none", "--max-length", "32", "--no-baseline",
+              "--batch-size", "4", "--save-steps", "3"]
+    _run([*launch, "-o", str(tmp_path / "whole")], tmp_path)
+    proc = subprocess.Popen([*launch, "-o", str(tmp_path / "cut")], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and \
+            not list(tmp_path.glob(".cut.partial/checkpoints/restart-0/checkpoint-*/textclf_state.json")):
+        time.sleep(0.02)
+    everyone = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    for p in everyone:
+        p.kill()
+    proc.wait()
+    assert proc.returncode == -9 and not (tmp_path / "cut").exists()
+    out = _run([*launch, "-o", str(tmp_path / "cut"), "--resume"], tmp_path)
+    assert out.count("resuming from checkpoint-") == 1
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("whole", "cut"))
+    assert a["test"] == b["test"] and a["calibration"] == b["calibration"]
+    assert a["training"]["best_epoch"] == b["training"]["best_epoch"]
+    assert (tmp_path / "whole" / "test_predictions.csv").read_text() == \
+        (tmp_path / "cut" / "test_predictions.csv").read_text()
