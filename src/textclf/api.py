@@ -40,7 +40,7 @@ def score(y, probs, labels, thresholds=None, train_counts=None) -> dict:
     return classification_metrics(y, probs, labels)
 
 
-def train(cfg: TrainConfig, *, quiet: bool = False, say=None, callbacks=None) -> Run:
+def train(cfg: TrainConfig, *, quiet: bool = False, say=None, callbacks=None) -> Run | None:
     """Train, evaluate and save a run: prepare data -> fit -> calibrate and decide -> score test
     -> write the run. Progress goes to `say` (default: print to stdout; `quiet`: nowhere); the
     results come back in the Run. Under torchrun/accelerate every process calls this; rank 0
