@@ -68,6 +68,7 @@ def train(cfg: TrainConfig, *, quiet: bool = False, say=None, callbacks=None) ->
     metrics = phases.score_test(cfg, prep, fitted, decided, say)
     phases.write_run(work, final.name, cfg, prep, fitted, decided, metrics)
     runs.finish(work, final)
+    phases.drop_progress(final)
     return Run(final, metrics)
 
 

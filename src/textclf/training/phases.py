@@ -403,7 +403,13 @@ def write_run(work: Path, name: str, cfg, prep: TrainingData, fitted: Fitted, de
                       prep.labels, decided.thresholds, te.pairs)
     plot_results(metrics["test"], work)
     (work / "report.md").write_text(run_report(name, cfg, metrics, prep.report), encoding="utf-8")
-    for leftover in [work / CHECKPOINTS, work / RESTARTS, *work.glob("kept-*")]:
+
+
+def drop_progress(run_dir: Path) -> None:
+    """Delete the checkpoints and restart records of a finished run. Done after the rename into
+    place: a process killed before it leaves a complete run with extra files, never a run that
+    trains again."""
+    for leftover in [run_dir / CHECKPOINTS, run_dir / RESTARTS, *run_dir.glob("kept-*")]:
         shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
 
 
