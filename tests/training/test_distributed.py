@@ -123,5 +123,7 @@ def test_two_processes_killed_together_resume_to_the_same_metrics(sms_csv, tmp_p
     a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("whole", "cut"))
     assert a["test"] == b["test"] and a["calibration"] == b["calibration"]
     assert a["training"]["best_epoch"] == b["training"]["best_epoch"]
+    for key in ("train_loss", "val_f1_positive"):   # every process's loss was resumed too
+        assert [e[key] for e in a["training"]["epochs"]] == [e[key] for e in b["training"]["epochs"]]
     assert (tmp_path / "whole" / "test_predictions.csv").read_text() == \
         (tmp_path / "cut" / "test_predictions.csv").read_text()

@@ -64,8 +64,8 @@ def test_sigkilled_run_resumes_to_the_metrics_of_an_uninterrupted_run(sms_csv, t
     for key in ("best_valid", "best_epoch", "epochs_run"):
         assert a["training"][key] == b["training"][key]
     assert a["training"]["epochs_run"] < 10, "early stopping never came into play"
-    assert [e["val_f1_positive"] for e in a["training"]["epochs"]] == \
-        [e["val_f1_positive"] for e in b["training"]["epochs"]]
+    for key in ("train_loss", "val_f1_positive"):
+        assert [e[key] for e in a["training"]["epochs"]] == [e[key] for e in b["training"]["epochs"]]
     assert (whole / "test_predictions.csv").read_text() == (run / "test_predictions.csv").read_text()
     logs = [[_without_timings(json.loads(line)) for line in (d / "train_log.jsonl").open()]
             for d in (whole, run)]

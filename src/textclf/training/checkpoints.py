@@ -36,6 +36,11 @@ def stop_after_checkpoint() -> bool:
     return True
 
 
+def _loss_file() -> str:
+    """Each process's training loss since the last log line (the log averages over processes)."""
+    return f"textclf_loss-rank{distributed.rank()}.json"
+
+
 def _step(path: Path) -> int:
     return int(path.name[len(PREFIX):])
 
@@ -101,11 +106,11 @@ class Checkpoints(TrainerCallback):
         self.started = self.last_save = time.monotonic()
         self.stop_requested = False
 
-    def restore(self, saved: dict) -> None:
-        """Carry on from a checkpoint's textclf state (before `trainer.train(resume_from_checkpoint=...)`)."""
+    def restore(self, ckpt: str, saved: dict) -> None:
+        """Carry on from a checkpoint and its textclf state (before `trainer.train(resume_from_checkpoint=...)`)."""
         self.seconds_before = saved["seconds"]
         self.summary.restore(saved["summary"])
-        self.loss_log = saved.get("loss_log")
+        self.loss_log = _read_json(Path(ckpt) / _loss_file())
 
     def seconds(self) -> float:
         """Training time so far, earlier processes' up to their last checkpoint included."""
@@ -124,7 +129,7 @@ class Checkpoints(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = self.last_save = time.monotonic()
         t = self.trainer
-        if self.loss_log and distributed.world_size() == 1 and hasattr(t, "_tr_loss"):
+        if self.loss_log and hasattr(t, "_tr_loss"):
             # the loss accumulated since the last log line, so the logged losses match too (the
             # final train_loss stays the Trainer's: the mean over this process's steps)
             t._tr_loss += self.loss_log["since_log"]
@@ -138,13 +143,15 @@ class Checkpoints(TrainerCallback):
             control.should_save = True
 
     def on_save(self, args, state, control, **kwargs):
-        distributed.barrier()   # every process has written its RNG state
+        folder = Path(args.output_dir)
+        ckpt = folder / f"{PREFIX}{state.global_step}"
+        loss = self._loss_log()
+        if loss is not None:
+            _write_json(ckpt / _loss_file(), loss)
+        distributed.barrier()   # every process has written its RNG state and loss
         if distributed.is_main():
-            folder = Path(args.output_dir)
-            ckpt = folder / f"{PREFIX}{state.global_step}"
             _write_json(ckpt / STATE, {"seconds": self.seconds(), "stopped": control.should_training_stop,
-                                       "global_step": state.global_step,
-                                       "summary": self.summary.state(), "loss_log": self._loss_log()})
+                                       "global_step": state.global_step, "summary": self.summary.state()})
             self._rotate(folder, state.best_model_checkpoint)
         self.last_save = time.monotonic()
         if self.stop_requested:   # the checkpoint a SIGTERM asked for is complete: stop now

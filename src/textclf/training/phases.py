@@ -186,7 +186,7 @@ def _fit_one(cfg, prep: TrainingData, model, work: Path, k: int, seed: int, say,
     ckpt, saved = distributed.on_main(resume_point, folder)
     clock = next(c for c in trainer.callback_handler.callbacks if isinstance(c, Checkpoints))
     if ckpt is not None:
-        clock.restore(saved)
+        clock.restore(ckpt, saved)
         say(f"resuming from {Path(ckpt).name} (step {saved['global_step']}, "
             f"{saved['seconds']:.0f}s trained so far)")
         if saved["stopped"]:   # training had ended: only the best epoch is left to load
