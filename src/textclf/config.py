@@ -85,6 +85,13 @@ class TrainConfig(BaseModel):
             raise ValueError("label smoothing applies to the cross-entropy loss only; drop it or use --loss ce")
         return self
 
+    @model_validator(mode="after")
+    def _resume_or_start_over(self) -> "TrainConfig":
+        if self.resume and self.overwrite:
+            raise ValueError("resume continues an interrupted run and overwrite starts it over; "
+                             "pass one of them")
+        return self
+
     @field_validator("trainer_args")
     @classmethod
     def _known_trainer_args(cls, value: dict[str, Any]) -> dict[str, Any]:

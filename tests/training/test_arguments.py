@@ -96,3 +96,8 @@ def test_trainer_args_the_trainer_refuses_are_one_error(tmp_path):
     cfg = _cfg(trainer_args={"save_strategy": "steps", "eval_strategy": "no"})
     with pytest.raises(TextclfError, match="TrainingArguments refused"):
         training_arguments(cfg, str(tmp_path), "accuracy")
+
+
+def test_resume_and_overwrite_together_are_refused():
+    with pytest.raises(TextclfError, match="pass one of them"):
+        TrainConfig.parse({"data": {"train": "x.csv"}, "resume": True, "overwrite": True})
