@@ -64,6 +64,28 @@ def test_split_evenly_halves_the_largest_batches():
         split_evenly([[0], [1], [2]], 4)
 
 
+def test_accelerates_wrapper_hands_on_every_batch_of_this_process():
+    """accelerate wraps the batch sampler of a prepared loader; split halves (shorter than the
+    batch size) in mid-epoch must still reach the process, and nothing be added."""
+    from types import SimpleNamespace
+
+    from accelerate.data_loader import BatchSamplerShard
+
+    from textclf.training.trainer import pass_through
+
+    lengths, labels = lengths_and_labels(3914)        # 979 batches of 4: one is split in two
+    batches = DistributedMixedLengthBatches(lengths, labels, 4, rank=1, world=2, seed=42)
+    shard = BatchSamplerShard(batches, num_processes=2, process_index=1, split_batches=False,
+                              even_batches=True)
+    pass_through(SimpleNamespace(batch_sampler=shard), batches)
+    for epoch in (0, 1):
+        batches.set_epoch(epoch)
+        expected = list(batches)
+        batches.set_epoch(epoch)
+        assert list(shard) == expected and len(shard) == len(expected) == 490
+        assert any(len(b) < 4 for b in expected[:-1])   # a short batch before the end
+
+
 def _run(cmd, cwd):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -70,10 +70,17 @@ class ClassifierTrainer(Trainer):
         loader = self.accelerator.prepare(DataLoader(
             ds, batch_sampler=batches, collate_fn=self.data_collator,
             num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory))
-        shard = getattr(loader, "batch_sampler", None)   # accelerate's wrapper would re-split them
-        if shard is not None and getattr(shard, "batch_sampler", None) is batches:
-            shard.num_processes, shard.process_index = 1, 0
-        return loader
+        return pass_through(loader, batches)
+
+
+def pass_through(loader, batches):
+    """accelerate wraps a prepared loader's batch sampler to split it across processes, and in
+    doing so yields only batches of its batch size until the last one. `batches` are already
+    this process's own, of varying sizes: make the wrapper hand them on unchanged."""
+    shard = getattr(loader, "batch_sampler", None)
+    if shard is not None and getattr(shard, "batch_sampler", None) is batches:
+        shard.num_processes, shard.process_index, shard.batch_size = 1, 0, None
+    return loader
 
 
 def strata_of(targets) -> list[int]:
