@@ -109,6 +109,9 @@ def test_existing_run_is_refused_and_left_intact(trained, tiny_config):
 
 
 def test_interrupted_run_leaves_nothing_that_looks_finished(sms_csv, tiny_config, monkeypatch):
+    import pathlib
+
+    from textclf import runs
     from textclf.training import trainer as tr
 
     def boom(*a, **k):
@@ -117,11 +120,14 @@ def test_interrupted_run_leaves_nothing_that_looks_finished(sms_csv, tiny_config
     cfg = tiny_config(sms_csv)
     with pytest.raises(KeyboardInterrupt):
         textclf.train(cfg)
-    out = cfg.output
-    import pathlib
-    parent = pathlib.Path(out).parent
-    assert not pathlib.Path(out).exists()
-    assert not list(parent.glob(".run.partial-*"))
+    out = pathlib.Path(cfg.output)
+    partial = runs.partial_dir(out)
+    assert not out.exists()
+    assert partial.is_dir() and not runs.is_run(partial)   # kept for --resume, not a run
+    assert (partial / "config.yaml").exists() and (partial / "splits.json").exists()
+    monkeypatch.undo()
+    with pytest.raises(OutputExistsError, match="--resume"):   # neither resumed nor replaced by accident
+        textclf.train(cfg)
 
 
 def test_evaluate_normalize_maps_onto_the_models_spelling(trained, tmp_path):

@@ -173,25 +173,27 @@ def test_bad_settings_are_one_sentence(tmp_path, capsys, monkeypatch):
     assert code == 2 and "Invalid setting 'learning_rate'" in err
 
 
-def test_sigterm_during_training_leaves_no_partial_run(sms_csv, tmp_path, tiny_model_dir):
+def test_sigterm_during_training_leaves_a_resumable_run(sms_csv, tmp_path, tiny_model_dir):
     import signal
     import subprocess
     import time
 
     out = tmp_path / "run"
+    partial = tmp_path / ".run.partial"
     proc = subprocess.Popen([sys.executable, "-m", "textclf.cli", "train", str(sms_csv), "--model",
                              str(tiny_model_dir), "--output", str(out), "--epochs", "500", "--patience", "0",
                              "--no-baseline"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
-    while not list(tmp_path.glob(".run.partial-*")) and time.time() < deadline and proc.poll() is None:
+    while not (partial / "checkpoints").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
-    assert list(tmp_path.glob(".run.partial-*")), "training never started"
+    assert (partial / "checkpoints").exists(), "training never started"
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err[-2000:]
-    assert not out.exists() and not list(tmp_path.glob(".run.partial-*"))
+    assert not out.exists() and (partial / "config.yaml").exists()
+    assert "--resume" in err
 
 
 def test_train_drops_glob_label_columns_with_one_value_and_warns(tmp_path, capsys, monkeypatch,

@@ -1,9 +1,6 @@
 """The public API: train(config) -> Run, evaluate(model, data) -> metrics, predict_file(...)."""
 from __future__ import annotations
 
-import csv
-import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,18 +10,12 @@ from rich.console import Console
 
 from textclf import runs
 from textclf.config import DataConfig, TrainConfig
-from textclf.data.checks import data_report, print_report
-from textclf.data.prepare import prepare
-from textclf.evaluation.baseline import join_pairs, tfidf_baseline
-from textclf.evaluation.calibration import calibrate, fold_logit_offset, fold_temperature
-from textclf.evaluation.metrics import (classification_metrics, multilabel_metrics,
-                                        paired_comparison, softmax)
-from textclf.evaluation.report import (calibration_line, decision_line, plot_results, print_metrics,
-                                       run_report, verdict_line)
+from textclf.data.checks import print_report
+from textclf.evaluation.metrics import classification_metrics, multilabel_metrics
+from textclf.evaluation.report import calibration_line, decision_line, print_metrics, verdict_line
 from textclf.errors import DataError
 from textclf.reporting import finish_run
-from textclf.evaluation.thresholds import (apply_thresholds, sigmoid, threshold_offset,
-                                          tune_binary_threshold, tune_thresholds)
+from textclf.evaluation.thresholds import apply_thresholds
 
 console = Console(stderr=False)
 
@@ -43,10 +34,6 @@ class Run:
         return Predictor.load(self.model_dir)
 
 
-def _targets(labels, split, name: str):
-    return np.asarray(labels.encode(split.labels, source=f"The {name} split"))
-
-
 def score(y, probs, labels, thresholds=None, train_counts=None) -> dict:
     """The task's metrics for one set of predictions."""
     if labels.multi_label:
@@ -54,184 +41,61 @@ def score(y, probs, labels, thresholds=None, train_counts=None) -> dict:
     return classification_metrics(y, probs, labels)
 
 
-def train(cfg: TrainConfig, *, quiet: bool = False) -> Run:
-    from transformers import set_seed
+def train(cfg: TrainConfig, *, quiet: bool = False, say=None, callbacks=None) -> Run | None:
+    """Train, evaluate and save a run: prepare data -> fit -> calibrate and decide -> score test
+    -> write the run. Progress goes to `say` (default: print to stdout; `quiet`: nowhere); the
+    results come back in the Run. Under torchrun/accelerate every process calls this; rank 0
+    alone reads the data, writes the run and gets the Run, the others get None. A run is built
+    in `.<name>.partial` beside its output and renamed into place when complete; an interrupted
+    one stays there and `cfg.resume` continues it."""
+    from textclf.training import distributed, phases
 
-    from textclf.data.features import encode
-    from textclf.inference.predictor import batched_logits
-    from textclf.models.base import load_classifier, load_tokenizer, quiet_transformers
-    from textclf.models.freezing import apply_freezing
-    from textclf.training.losses import class_weights, pos_weights
-    from textclf.training.trainer import build_trainer, doc_metric, strata_of, to_dataset
-
-    say = (lambda *a, **k: None) if quiet else console.print
-    final = runs.check_output(cfg.output, cfg.overwrite)
-    data = prepare(cfg.data, seed=cfg.seed)
-    labels = data.labels
-    tokenizer = load_tokenizer(cfg.model)
-    report = data_report(data, tokenizer, cfg.max_length)
-    if not quiet:
-        print_report(report, console)
-
-    set_seed(cfg.seed)
-    model = load_classifier(cfg.model, labels=labels)
-    counts = apply_freezing(model, cfg.freeze, cfg.unfreeze_last)
-    tr, va, te = (data.splits[s] for s in ("train", "validation", "test"))
-    y = {s: _targets(labels, data.splits[s], s) for s in data.splits}
-    if labels.multi_label:
-        weights = pos_weights(y["train"], cfg.class_weights)
-    else:
-        weights = class_weights(y["train"].tolist(), len(labels.names), cfg.class_weights)
-    say(f"task {labels.task}{' (text pairs)' if data.has_pairs else ''}, "
-        + (f"{len(labels.names)} labels" if labels.multi_label else f"labels {', '.join(labels.names)}")
-        + (f" (positive: {labels.positive})" if labels.positive else "")
-        + f"; trainable params {counts['trainable']:,}/{counts['total']:,}"
-        + (f"; {'pos' if labels.multi_label else 'class'} weights "
-           f"{', '.join(f'{w:.2f}' for w in weights[:8])}{' ...' if len(weights) > 8 else ''}"
-           if weights else ""))
-
-    enc = dict(max_length=cfg.max_length, long_text=cfg.long_text, stride=cfg.stride)
-    train_feats = encode(tokenizer, tr.texts, tr.pairs, **enc)
-    train_ds, _ = to_dataset(train_feats, y["train"])
-    valid_ds, valid_doc = to_dataset(encode(tokenizer, va.texts, va.pairs, **enc), y["validation"],
-                                     sort_by_length=True)
-    if len(train_ds) > len(tr.texts):
-        say(f"long texts split into windows: {len(train_ds)} training windows from {len(tr.texts)} texts")
-    strata = strata_of(np.asarray(train_ds["labels"])) if labels.multi_label else None
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with runs.atomic_dir(final, overwrite=cfg.overwrite) as tmp:
-        (tmp / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
-        runs.write_json(tmp / "splits.json", {"seed": cfg.seed, **data.split_ids()})
-        start = time.perf_counter()
-        trainer, summary, kept, restarts = None, None, 0, []
-        for k in range(cfg.restarts):
-            seed = cfg.seed + k   # the split stays the one cfg.seed drew; init and batch order vary
-            if k:
-                set_seed(seed)
-                model = load_classifier(cfg.model, labels=labels)
-                apply_freezing(model, cfg.freeze, cfg.unfreeze_last)
-            if cfg.restarts > 1:
-                say(f"restart {k + 1}/{cfg.restarts} (seed {seed})")
-            tried, tried_summary = build_trainer(
-                cfg.model_copy(update={"seed": seed}), model, tokenizer, train_ds, valid_ds, labels,
-                str(tmp / "checkpoints" / f"restart-{k}"), weights,
-                doc_metric(labels, y["validation"], valid_doc, cfg.aggregate), strata=strata,
-                print_fn=say)
-            with quiet_transformers(warnings=True):   # no 'Writing model shards' bar per checkpoint
-                tried.train()
-            restarts.append({"seed": seed, "best_valid": tried.state.best_metric,
-                             "best_epoch": _best_epoch(tried, labels.primary_metric)})
-            # BERT's recipe for small sets: several restarts, keep the best on validation (ties: the first)
-            if trainer is None or tried.state.best_metric > trainer.state.best_metric:
-                trainer, summary, kept = tried, tried_summary, k
-            shutil.rmtree(tmp / "checkpoints" / f"restart-{k}", ignore_errors=True)
-        seconds = time.perf_counter() - start
-        model = trainer.model
-        if cfg.restarts > 1:
-            say(f"kept restart {kept + 1} (seed {trainer.args.seed}): validation "
-                f"{labels.primary_metric} " + ", ".join(
-                    f"{'[bold]' if i == kept else ''}{r['best_valid']:.4f}{'[/]' if i == kept else ''}"
-                    for i, r in enumerate(restarts)))
-
-        def logits_of(split):
-            return batched_logits(model, tokenizer, split.texts, pairs=split.pairs,
-                                  aggregate_how=cfg.aggregate, **enc)
-        say("calibrating on the validation split and scoring the test split ...")
-        valid_logits, test_logits = logits_of(va), logits_of(te)
-        # temperature scaling: one T fitted on validation NLL; argmax (accuracy) is unchanged
-        calibration = calibrate(valid_logits, y["validation"], test_logits, y["test"],
-                                labels.multi_label)
-        t = calibration["temperature"]
-        # folded into the head's weights, so plain pipeline() and ONNX see calibrated logits too
-        folded = fold_temperature(model, t)
-        calibration["folded_into_head"] = folded
-        valid_logits, test_logits = valid_logits / t, test_logits / t
-        thresholds = None
-        if labels.multi_label:   # per-label thresholds, tuned on validation, saved with the model
-            thresholds = tune_thresholds(y["validation"], sigmoid(valid_logits))
-        decision = None
-        if labels.task == "binary" and cfg.tune_threshold:
-            decision = _decision_threshold(model, labels, valid_logits, test_logits, y["validation"])
-        model.config.textclf = {"positive_label": labels.positive, "primary_metric": labels.primary_metric,
-                                "max_length": cfg.max_length,
-                                "base_model": cfg.model, "task": labels.task,
-                                "text_pair": data.has_pairs, "long_text": cfg.long_text,
-                                "stride": cfg.stride, "aggregate": cfg.aggregate,
-                                "temperature": t, "temperature_folded": folded,
-                                "thresholds": thresholds, "decision": decision}
-        with quiet_transformers(warnings=True):
-            model.save_pretrained(tmp / runs.MODEL_DIR, safe_serialization=True)
-        tokenizer.save_pretrained(tmp / runs.MODEL_DIR)
-        shutil.rmtree(tmp / "checkpoints", ignore_errors=True)
-
-        probs = sigmoid(test_logits) if labels.multi_label else softmax(test_logits)
-        train_counts = y["train"].sum(0) if labels.multi_label else None
-        metrics = {"test": score(y["test"], probs, labels, thresholds, train_counts),
-                   "calibration": calibration}
-        if decision is not None:
-            metrics["decision"] = decision
-        if data.test_is_validation:
-            metrics["test"]["scored_on"] = "validation (the test file has no labels)"
-        if cfg.baseline:
-            say("fitting the TF-IDF baseline ...")
-            base = tfidf_baseline(join_pairs(tr.texts, tr.pairs), y["train"],
-                                  join_pairs(va.texts, va.pairs), y["validation"],
-                                  join_pairs(te.texts, te.pairs), labels)
-            metrics["baseline"] = score(y["test"], base["probs"], labels, base["thresholds"],
-                                        train_counts)
-            metrics["baseline"]["C"] = base["C"]
-            metrics["baseline"]["seconds"] = base["seconds"]
-            metrics["comparison"] = paired_comparison(y["test"], probs, base["probs"],
-                                                      thresholds, base["thresholds"])
-        metrics["training"] = {"seconds": seconds, "epochs_run": trainer.state.epoch,
-                               "best_epoch": _best_epoch(trainer, labels.primary_metric),
-                               "best_valid": trainer.state.best_metric, "seed": trainer.args.seed,
-                               "train_rows": len(tr.texts), "train_windows": len(train_ds),
-                               "epochs": summary.lines}
-        if cfg.restarts > 1:
-            metrics["training"]["restarts"] = restarts
-        metrics["data"] = report
-        runs.write_json(tmp / "metrics.json", metrics)
-        with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as f:
-            for h in trainer.state.log_history:
-                f.write(json.dumps(h) + "\n")
-        _write_predictions(tmp / "test_predictions.csv", te.texts, te.labels, probs, labels,
-                           thresholds, te.pairs)
-        plot_results(metrics["test"], tmp)
-        (tmp / "report.md").write_text(run_report(final.name, cfg, metrics, report), encoding="utf-8")
-        finish_run(tmp, final, say=say)   # environment.json, report.html, model card
-    if not quiet:
-        print_metrics(console, metrics["test"], metrics.get("baseline"))
-        if "baseline" in metrics:
-            say(verdict_line(metrics["test"], metrics["baseline"], metrics.get("comparison")))
-        say(calibration_line(metrics["calibration"]))
-        if "decision" in metrics:
-            say(decision_line(metrics["decision"]))
-        say(f"run saved to [bold]{final}[/] (model: {final / runs.MODEL_DIR})")
+    distributed.start()
+    main = distributed.is_main()
+    if quiet or not main:
+        say = _silent
+    elif say is None:
+        say = console.print
+    final, work = distributed.on_main(runs.begin, cfg.output, overwrite=cfg.overwrite,
+                                      resume=cfg.resume)
+    data, report = distributed.on_main(phases.read_data, cfg)
+    print_report(report, _Printer(say))
+    distributed.on_main(phases.start_run, work, cfg, data)
+    prep = phases.prepare_data(cfg, data, report)
+    fitted = phases.fit(cfg, prep, work, say, callbacks=callbacks)
+    if not main:
+        return None
+    decided = phases.calibrate_and_decide(cfg, prep, fitted.model, say)
+    metrics = phases.score_test(cfg, prep, fitted, decided, say)
+    phases.write_run(work, final.name, cfg, prep, fitted, decided, metrics)
+    finish_run(work, final, say=say)   # environment.json, report.html, model card
+    runs.finish(work, final)
+    phases.drop_progress(final)
     return Run(final, metrics)
 
 
-def _best_epoch(trainer, metric: str):
-    best = trainer.state.best_metric
-    return next((round(h["epoch"]) for h in trainer.state.log_history
-                 if h.get(f"eval_{metric}") == best), None)
+def _silent(*args, **kwargs) -> None:
+    return None
 
 
-def _decision_threshold(model, labels, valid_logits, test_logits, y_valid) -> dict:
-    """Binary tasks: tune the threshold on the positive probability on validation; where it
-    beats 0.5 on held-out halves, shift the positive logit (in the head's bias when it has one)
-    so argmax decides at that threshold. Shifts `valid_logits`/`test_logits` in place to match."""
-    pos = labels.positive_id if labels.positive_id is not None else 1
-    decision = tune_binary_threshold(np.asarray(y_valid) == pos, softmax(valid_logits)[:, pos],
-                                     macro=labels.primary_metric == "macro_f1")
-    decision.update(label=labels.names[pos], metric=labels.primary_metric)
-    if decision["applied"]:
-        offset = threshold_offset(decision["threshold"])
-        decision["logit_offset"] = offset
-        decision["folded_into_head"] = fold_logit_offset(model, pos, offset)
-        valid_logits[:, pos] += offset
-        test_logits[:, pos] += offset
-    return decision
+class _Printer:
+    """A console-like object over a print callback (for the report printers)."""
+
+    def __init__(self, say):
+        self.print = say
+
+
+def print_run(out, run: Run) -> None:
+    """The end of `textclf train`: the test table next to the baseline, verdict, calibration,
+    decision, where the run is."""
+    metrics = run.metrics
+    print_metrics(out, metrics["test"], metrics.get("baseline"))
+    if "baseline" in metrics:
+        out.print(verdict_line(metrics["test"], metrics["baseline"], metrics.get("comparison")))
+    out.print(calibration_line(metrics["calibration"]))
+    if "decision" in metrics:
+        out.print(decision_line(metrics["decision"]))
+    out.print(f"run saved to [bold]{run.path}[/] (model: {run.model_dir})")
 
 
 def prediction_columns(probs: np.ndarray, labels, thresholds=None,
@@ -255,23 +119,6 @@ def prediction_columns(probs: np.ndarray, labels, thresholds=None,
     for j, n in enumerate(names):
         cols[f"prob_{n}"] = [round(float(v), 6) for v in probs[:, j]]
     return cols
-
-
-def _true_label(value) -> str:
-    return ",".join(value) if isinstance(value, tuple) else value
-
-
-def _write_predictions(path, texts, true, probs, labels, thresholds=None, pairs=None) -> None:
-    import pandas as pd
-
-    df = pd.DataFrame({"text": texts})
-    if pairs is not None:
-        df["text_pair"] = pairs
-    if true is not None:
-        df["true_label"] = [_true_label(v) for v in true]
-    for k, v in prediction_columns(probs, labels, thresholds).items():
-        df[k] = v
-    df.to_csv(path, index=False)
 
 
 def evaluate(model_path: str, data_cfg: DataConfig, *, quiet: bool = False,

@@ -67,6 +67,15 @@ SPLIT_COL = typer.Option(None, "--split-col", help="Column holding each row's sp
 SPLIT_MAP = typer.Option(None, "--split-map", help="Map split values, e.g. TRAIN=train,TRIAL=validation,TEST=test.")
 LABEL_MAP = typer.Option(None, "--label-map", help="Rename or merge labels (names as in the file), e.g. "
                                                   "NEUTRAL=not_entailment,CONTRADICTION=not_entailment.")
+def _with_default(text: str, field: str) -> str:
+    """Help text ending in TrainConfig's default for `field` (the flags themselves default to None,
+    so that a --config file's values stay unless a flag is given)."""
+    from rich.markup import escape
+
+    from textclf.config import TrainConfig
+    return escape(f"{text} [default: {TrainConfig.model_fields[field].default}]".lstrip())
+
+
 THRESHOLD = typer.Option(None, "--threshold", help="Multi-label: one decision threshold for every label "
                                                   "(default: the per-label ones tuned on validation).")
 
@@ -88,37 +97,52 @@ def train(
     model: str = typer.Option("default", "--model", help="'default' (packaged all-MiniLM-L6-v2), a local dir, or a hub id."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Run directory (default: runs/<data name>)."),
     config: Optional[str] = typer.Option(None, "--config", help="YAML TrainConfig; flags given here override it."),
-    epochs: Optional[float] = typer.Option(None, "--epochs"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    learning_rate: Optional[float] = typer.Option(None, "--lr", "--learning-rate"),
-    max_length: Optional[int] = typer.Option(None, "--max-length"),
-    class_weights: Optional[str] = typer.Option(None, "--class-weights", help="auto|none|balanced|sqrt"),
-    loss: Optional[str] = typer.Option(None, "--loss", help="ce|focal"),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help=_with_default("", "epochs")),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=_with_default("Examples per batch on each device.", "batch_size")),
+    learning_rate: Optional[float] = typer.Option(None, "--lr", "--learning-rate",
+                                                  help=_with_default("", "learning_rate")),
+    max_length: Optional[int] = typer.Option(None, "--max-length", help=_with_default("", "max_length")),
+    class_weights: Optional[str] = typer.Option(None, "--class-weights", help=_with_default("auto|none|balanced|sqrt", "class_weights")),
+    loss: Optional[str] = typer.Option(None, "--loss", help=_with_default("ce|focal", "loss")),
     label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing",
-                                                    help="Cross-entropy label smoothing, e.g. 0.1."),
-    freeze: Optional[str] = typer.Option(None, "--freeze", help="none|embeddings (default)|base"),
-    unfreeze_last: Optional[int] = typer.Option(None, "--unfreeze-last"),
+                                                    help=_with_default("Cross-entropy label smoothing, e.g. 0.1.", "label_smoothing")),
+    freeze: Optional[str] = typer.Option(None, "--freeze", help=_with_default("none|embeddings|base", "freeze")),
+    unfreeze_last: Optional[int] = typer.Option(None, "--unfreeze-last", help=_with_default("", "unfreeze_last")),
     no_length_grouping: bool = typer.Option(False, "--no-length-grouping"),
     long_text: Optional[str] = typer.Option(None, "--long-text",
-                                            help="chunk (default)|truncate: texts over --max-length are split "
-                                                 "into overlapping windows whose logits are averaged, or cut."),
-    stride: Optional[int] = typer.Option(None, "--stride", help="chunk: tokens shared by neighbouring windows."),
-    aggregate: Optional[str] = typer.Option(None, "--aggregate", help="chunk: mean|max of window logits."),
-    patience: Optional[int] = typer.Option(None, "--patience", help="Early-stopping patience in epochs (0 = off)."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+                                            help=_with_default("chunk|truncate: texts over --max-length are split "
+                                                 "into overlapping windows whose logits are averaged, or cut.", "long_text")),
+    stride: Optional[int] = typer.Option(None, "--stride", help=_with_default("chunk: tokens shared by neighbouring windows.", "stride")),
+    aggregate: Optional[str] = typer.Option(None, "--aggregate", help=_with_default("chunk: mean|max of window logits.", "aggregate")),
+    patience: Optional[int] = typer.Option(None, "--patience", help=_with_default("Early-stopping patience in epochs (0 = off).", "early_stopping_patience")),
+    seed: Optional[int] = typer.Option(None, "--seed", help=_with_default("", "seed")),
     restarts: Optional[int] = typer.Option(None, "--restarts",
-                                           help="Train N times (init seeds seed..seed+N-1, same split) "
-                                                "and keep the best on validation; for small sets."),
+                                           help=_with_default("Train N times (init seeds seed..seed+N-1, same split) "
+                                                "and keep the best on validation; for small sets.", "restarts")),
+    grad_accum: Optional[int] = typer.Option(None, "--grad-accum", help=_with_default("Gradient accumulation steps.", "grad_accum")),
+    gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
+                                                help="Recompute activations in the backward pass (less memory)."),
+    trainer_arg: Optional[List[str]] = typer.Option(None, "--trainer-arg",
+                                                    help="KEY=VALUE for transformers' TrainingArguments, "
+                                                         "repeatable (e.g. lr_scheduler_type=cosine)."),
+    save_steps: Optional[int] = typer.Option(None, "--save-steps", help="Also checkpoint every N optimizer steps."),
+    save_minutes: Optional[float] = typer.Option(None, "--save-minutes",
+                                                 help=_with_default("Also checkpoint every M minutes (0 = off).", "save_minutes")),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run of --output from "
+                                                        "its last complete checkpoint (or start it)."),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the TF-IDF baseline."),
     no_tune_threshold: bool = typer.Option(False, "--no-tune-threshold",
                                            help="Binary tasks: always decide at probability 0.5."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory "
+                                                              "(or an interrupted one: start over)."),
 ):
     """Fine-tune, evaluate on the test split (next to a TF-IDF baseline) and save a run."""
     from pathlib import Path
 
+    from textclf.api import print_run
     from textclf.api import train as run_train
     from textclf.config import TrainConfig
+    from textclf.training.arguments import parse_trainer_args
 
     d = _data_config(data, valid, test, text_col, label_col, no_header, columns, sep,
                      normalize_labels, positive_label, text_pair_col, label_cols, label_sep,
@@ -128,7 +152,9 @@ def train(
                  max_length=max_length, class_weights=class_weights, loss=loss,
                  label_smoothing=label_smoothing, freeze=freeze,
                  unfreeze_last=unfreeze_last, early_stopping_patience=patience, seed=seed, restarts=restarts,
-                 long_text=long_text, stride=stride, aggregate=aggregate)
+                 long_text=long_text, stride=stride, aggregate=aggregate, grad_accum=grad_accum,
+                 save_steps=save_steps, save_minutes=save_minutes,
+                 trainer_args=parse_trainer_args(trainer_arg) or None)
     flags = {k: v for k, v in flags.items() if v is not None}
     if no_length_grouping:
         flags["length_grouping"] = False
@@ -138,12 +164,19 @@ def train(
         flags["tune_threshold"] = False
     if overwrite:
         flags["overwrite"] = True
+    if resume:
+        flags["resume"] = True
+    if gradient_checkpointing:
+        flags["gradient_checkpointing"] = True
     if config:   # the YAML's data settings stay unless a flag here says otherwise
         cfg = TrainConfig.from_yaml(config, data=d.model_dump(exclude_defaults=True), **flags)
     else:
         flags.setdefault("output", str(Path("runs") / Path(data).stem))
         cfg = TrainConfig.parse({"data": d.model_dump(), **flags})
-    run_train(cfg)
+    out = Console()
+    run = run_train(cfg, say=out.print)
+    if run is not None:   # rank 0 of a multi-process launch, or the only process
+        print_run(out, run)
 
 
 @app.command()
@@ -425,7 +458,17 @@ def data_check(
 
 
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt   # SIGTERM ends a run like Ctrl-C: its half-written run dir is removed
+    """SIGTERM ends a command like Ctrl-C (what is half-written never looks finished); during
+    training, first a checkpoint at the end of the current step, so --resume loses nothing."""
+    from textclf.training.checkpoints import stop_after_checkpoint
+
+    _terminations.append(signum)
+    if len(_terminations) == 1 and stop_after_checkpoint():
+        return   # training raises KeyboardInterrupt once that checkpoint is complete
+    raise KeyboardInterrupt
+
+
+_terminations: list[int] = []
 
 
 def main() -> None:
@@ -433,7 +476,10 @@ def main() -> None:
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     signal.signal(signal.SIGTERM, _interrupt)   # `serve` installs uvicorn's own graceful handler
-    interrupted = "interrupted; nothing half-written was left in place"
+    interrupted = ("interrupted; nothing half-written was left in place (train: --resume continues "
+                   "from the last checkpoint)")
+    if os.environ.get("RANK", "0") != "0":   # torchrun/accelerate: rank 0 alone speaks
+        err.quiet = True
     try:
         # commands return None; newer typer turns Ctrl-C/SIGTERM into a returned 130
         # (and typer.Exit into its code) when not in standalone mode

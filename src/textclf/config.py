@@ -5,10 +5,10 @@ Defaults were chosen by measurement on this project's reference machine (2 CPU c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from textclf.errors import TextclfError
 
@@ -38,6 +38,10 @@ class DataConfig(BaseModel):
     label_map: dict[str, str] | None = None   # rename/merge labels, e.g. NEUTRAL -> not_entailment
 
 
+# settings that say how or where a run is carried out, not what it trains: they may change on --resume
+RUN_CONTROL = {"output", "overwrite", "resume", "save_steps", "save_minutes", "save_total_limit"}
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -62,18 +66,43 @@ class TrainConfig(BaseModel):
     stride: int = Field(32, ge=0)             # chunk: tokens shared by neighbouring windows
     aggregate: Literal["mean", "max"] = "mean"  # chunk: how window logits make a document's
     early_stopping_patience: int = Field(2, ge=0)
-    save_total_limit: int = Field(2, ge=1)
+    save_total_limit: int = Field(1, ge=1)   # complete checkpoints kept besides the best one
+    save_steps: int | None = Field(None, ge=1)   # also checkpoint every N optimizer steps
+    save_minutes: float = Field(10, ge=0)     # ... and every M minutes (0: off), whichever comes first
+    grad_accum: int = Field(1, ge=1)          # gradient accumulation steps
+    gradient_checkpointing: bool = False
+    trainer_args: dict[str, Any] = Field(default_factory=dict)   # passed on to TrainingArguments
     tune_threshold: bool = True               # binary: a validation-tuned threshold, used only where it helps held-out data
     seed: int = 42
     restarts: int = Field(1, ge=1, le=100)   # train with seeds seed..seed+N-1 on one split, keep the best on validation
     baseline: bool = True
     overwrite: bool = False
+    resume: bool = False                      # continue the interrupted run at `output`
 
     @model_validator(mode="after")
     def _smoothing_needs_cross_entropy(self) -> "TrainConfig":
         if self.label_smoothing and self.loss != "ce":
             raise ValueError("label smoothing applies to the cross-entropy loss only; drop it or use --loss ce")
         return self
+
+    @model_validator(mode="after")
+    def _resume_or_start_over(self) -> "TrainConfig":
+        if self.resume and self.overwrite:
+            raise ValueError("resume continues an interrupted run and overwrite starts it over; "
+                             "pass one of them")
+        return self
+
+    @field_validator("trainer_args")
+    @classmethod
+    def _known_trainer_args(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from textclf.training.arguments import check_trainer_args
+        check_trainer_args(value)
+        return value
+
+    def differences(self, other: "TrainConfig") -> list[str]:
+        """Settings that differ from `other` and would change what is trained (empty: none)."""
+        mine, theirs = (c.model_dump(mode="json", exclude=RUN_CONTROL) for c in (self, other))
+        return [k for k in mine if mine[k] != theirs.get(k)]
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -85,6 +114,8 @@ class TrainConfig(BaseModel):
         except (OSError, yaml.YAMLError) as exc:
             raise TextclfError(f"Cannot read config file {path}: {exc}.") from None
         data = {**(raw.get("data") or {}), **(overrides.pop("data", None) or {})}
+        if overrides.get("trainer_args"):   # --trainer-arg adds to (and wins over) the file's
+            overrides["trainer_args"] = {**(raw.get("trainer_args") or {}), **overrides["trainer_args"]}
         raw.update({k: v for k, v in overrides.items() if v is not None})
         raw["data"] = data
         return cls.parse(raw)

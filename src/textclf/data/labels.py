@@ -167,7 +167,8 @@ class LabelSpace:
     @classmethod
     def from_config(cls, config) -> "LabelSpace":
         names = tuple(config.id2label[i] for i in range(len(config.id2label)))
-        extra = getattr(config, "textclf", None) or {}
+        from textclf.model_settings import ModelSettings
+        settings = ModelSettings.of(config)
         multi = getattr(config, "problem_type", None) == "multi_label_classification"
-        return cls(names=names, positive=extra.get("positive_label"), multi_label=multi,
-                   primary=extra.get("primary_metric"))
+        return cls(names=names, positive=settings.positive_label, multi_label=multi,
+                   primary=settings.primary_metric)

@@ -62,13 +62,14 @@ def export(path: str | Path, *, quantize: bool = True, overwrite: bool = False, 
     import torch
 
     from textclf.inference.predictor import Predictor, batched_logits
+    from textclf.model_settings import ModelSettings
     from textclf.models.base import load_classifier, load_tokenizer
 
     model_dir = runs.model_dir_of(path)
     out_dir = model_dir / ONNX_DIR
     model = load_classifier(str(model_dir))
     tokenizer = load_tokenizer(str(model_dir))
-    pair = bool((getattr(model.config, "textclf", None) or {}).get("text_pair"))
+    pair = ModelSettings.of(model.config).text_pair
     enc = tokenizer(SAMPLES[:2], SAMPLES[2:] if pair else None, padding=True, return_tensors="pt")
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in enc]
     axes = {n: {0: "batch", 1: "sequence"} for n in names}

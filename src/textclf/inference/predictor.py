@@ -12,6 +12,7 @@ from textclf.errors import ModelError
 from textclf.evaluation.metrics import softmax
 from textclf.evaluation.thresholds import sigmoid
 from textclf.inference.backends import OnnxBackend, TorchBackend, onnx_path
+from textclf.model_settings import ModelSettings
 
 ABSTAIN = "(abstain)"
 
@@ -96,21 +97,19 @@ class Predictor:
         self.backend = backend
         self.model_dir = model_dir
         self.labels = LabelSpace.from_config(config)
-        extra = getattr(config, "textclf", None) or {}
-        self.max_length = extra.get("max_length") or min(tokenizer.model_max_length, 512)
-        self.long_text = extra.get("long_text", "truncate")
-        self.stride = extra.get("stride", 32)
-        self.aggregate = extra.get("aggregate", "mean")
-        self.text_pair = bool(extra.get("text_pair", False))
+        settings = ModelSettings.of(config)
+        self.settings = settings
+        self.max_length = settings.max_length or min(tokenizer.model_max_length, 512)
+        self.long_text = settings.long_text
+        self.stride = settings.stride
+        self.aggregate = settings.aggregate
+        self.text_pair = settings.text_pair
         # T is normally folded into the head's weights at training time; apply it only if not
-        self.temperature = 1.0 if extra.get("temperature_folded", True) else float(extra.get("temperature") or 1.0)
+        self.temperature = 1.0 if settings.temperature_folded else settings.temperature
         n = len(self.labels.names)
         # a tuned binary decision threshold is normally folded into the head's bias; add it if not
-        self.offsets = np.zeros(n)
-        decision = extra.get("decision") or {}
-        if decision.get("applied") and not decision.get("folded_into_head", True):
-            self.offsets[self.labels.names.index(decision["label"])] = decision["logit_offset"]
-        self.thresholds = list(extra.get("thresholds") or [0.5] * n) if self.labels.multi_label else None
+        self.offsets = np.asarray(settings.logit_offsets(self.labels.names))
+        self.thresholds = list(settings.thresholds or [0.5] * n) if self.labels.multi_label else None
 
     def thresholds_for(self, threshold: float | None = None) -> list[float] | None:
         """Multi-label decision thresholds: the tuned ones, or `threshold` for every label."""

@@ -225,11 +225,11 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
     @app.get("/info")
     async def info():
         p = ready_predictor()
-        extra = getattr(p.config, "textclf", None) or {}
-        return {"model": str(p.model_dir), "base_model": extra.get("base_model"),
+        settings = p.settings
+        return {"model": str(p.model_dir), "base_model": settings.base_model,
                 "task": p.labels.task, "text_pair": p.text_pair, "labels": list(p.labels.names),
                 "thresholds": p.thresholds,
-                "decision_threshold": (extra.get("decision") or {}).get("threshold"),
+                "decision_threshold": settings.decision.threshold if settings.decision else None,
                 "max_length": p.max_length, "long_text": p.long_text,
                 "backend": p.backend.name, "micro_batching": batching, "version": __version__}
 

@@ -21,10 +21,24 @@ class EpochSummary(TrainerCallback):
         self.epoch_start = None
         self.losses: list[float] = []
         self.lines: list[dict] = []
+        self.resumed_epoch: dict | None = None
+
+    def state(self) -> dict:
+        """What a checkpoint needs to carry on the epoch lines after a resume."""
+        elapsed = time.perf_counter() - self.epoch_start if self.epoch_start is not None else 0.0
+        return {"lines": self.lines, "losses": self.losses, "epoch_seconds": elapsed}
+
+    def restore(self, saved: dict) -> None:
+        self.lines = list(saved["lines"])
+        self.resumed_epoch = saved
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self.epoch_start = time.perf_counter()
         self.losses = []
+        if self.resumed_epoch is not None:   # the epoch a checkpoint was taken in goes on
+            self.epoch_start -= self.resumed_epoch["epoch_seconds"]
+            self.losses = list(self.resumed_epoch["losses"])
+            self.resumed_epoch = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
@@ -40,6 +54,7 @@ class EpochSummary(TrainerCallback):
                 f"val_{self.metric}": value, "samples_per_s": self.train_size / max(seconds, 1e-9),
                 "seconds": seconds}
         self.lines.append(line)
+        self.epoch_start, self.losses = None, []   # this epoch is done; a checkpoint now starts the next
         self.print(f"epoch {line['epoch']:g}/{args.num_train_epochs:g}  loss {loss:.4f}  "
                    f"val {self.metric} {value:.4f}  {line['samples_per_s']:.1f} samples/s  "
                    f"{seconds:.0f}s")

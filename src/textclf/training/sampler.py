@@ -121,22 +121,69 @@ def mixed_length_batches(lengths: list[int], labels: list[int], batch_size: int,
     return batches
 
 
-class MixedLengthSampler(Sampler[int]):
-    """Yields indices batch by batch; a new arrangement every epoch (seed + epoch)."""
+class _EpochBatches:
+    """The epoch's batches, a new arrangement every epoch (seed + epoch). `epoch_of`, where
+    given, says which epoch is starting (the Trainer's count, right after a resume too);
+    otherwise each pass moves on to the next epoch."""
 
-    def __init__(self, lengths: list[int], labels: list[int], batch_size: int, seed: int = 0):
+    def __init__(self, lengths: list[int], labels: list[int], batch_size: int, seed: int, epoch_of):
         self.lengths, self.labels, self.batch_size, self.seed = lengths, labels, batch_size, seed
-        self.epoch = 0
+        self.epoch, self.epoch_of = 0, epoch_of
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def _epoch_batches(self) -> list[list[int]]:
+        if self.epoch_of is not None:
+            self.epoch = self.epoch_of()
+        batches = mixed_length_batches(self.lengths, self.labels, self.batch_size,
+                                       seed=self.seed + self.epoch)
+        self.epoch += 1
+        return batches
+
+
+class MixedLengthSampler(_EpochBatches, Sampler[int]):
+    """Yields indices batch by batch (a DataLoader at the same batch size cuts them back)."""
+
+    def __init__(self, lengths: list[int], labels: list[int], batch_size: int, seed: int = 0,
+                 epoch_of=None):
+        super().__init__(lengths, labels, batch_size, seed, epoch_of)
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def __iter__(self):
-        batches = mixed_length_batches(self.lengths, self.labels, self.batch_size,
-                                       seed=self.seed + self.epoch)
-        self.epoch += 1
-        for b in batches:
+        for b in self._epoch_batches():
             yield from b
+
+
+def split_evenly(batches: list[list[int]], parts: int) -> list[list[int]]:
+    """Halve the largest batches until their count is a multiple of `parts`, so every process
+    gets as many batches (DDP steps in lock-step) and no example is repeated or dropped. A half
+    of a batch keeps to the class caps the whole one kept to."""
+    batches = [list(b) for b in batches]
+    while len(batches) % parts:
+        k = max(range(len(batches)), key=lambda i: len(batches[i]))
+        b = batches[k]
+        if len(b) < 2:
+            raise ValueError(f"{sum(map(len, batches))} training examples cannot be shared by "
+                             f"{parts} processes")
+        batches[k:k + 1] = [b[:len(b) // 2], b[len(b) // 2:]]
+    return batches
+
+
+class DistributedMixedLengthBatches(_EpochBatches, Sampler[list[int]]):
+    """A batch sampler for one of `world` processes: the epoch's capped, length-grouped batches
+    (the same on every process: same seed and epoch), every `world`-th one from `rank` on. The
+    processes' batches are disjoint and together hold every example once per epoch."""
+
+    def __init__(self, lengths: list[int], labels: list[int], batch_size: int, *, rank: int,
+                 world: int, seed: int = 0, epoch_of=None):
+        super().__init__(lengths, labels, batch_size, seed, epoch_of)
+        self.rank, self.world = rank, world
+
+    def __len__(self) -> int:
+        return math.ceil(math.ceil(len(self.lengths) / self.batch_size) / self.world)
+
+    def __iter__(self):
+        yield from split_evenly(self._epoch_batches(), self.world)[self.rank::self.world]

@@ -1,22 +1,27 @@
 """The HF Trainer, subclassed only for the loss (weights, focal, multi-label BCE) and the
-label-mixed length sampler; plus the validation metric, computed per document."""
+label-mixed length sampler (one per process under torchrun/accelerate); plus the validation
+metric, computed per document."""
 from __future__ import annotations
 
+import math
+import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 import numpy as np
 import torch
-from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, Trainer,
-                          TrainingArguments)
+from torch.utils.data import DataLoader
+from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 from transformers.trainer_callback import ProgressCallback
 
 from textclf.data.features import Features, aggregate
 from textclf.evaluation.metrics import primary_score
 from textclf.evaluation.thresholds import apply_thresholds, sigmoid, tune_thresholds
+from textclf.training.arguments import training_arguments
 from textclf.training.callbacks import EpochSummary, QuietProgress
+from textclf.training.checkpoints import Checkpoints
 from textclf.training.losses import classification_loss
-from textclf.training.sampler import MixedLengthSampler
+from textclf.training.sampler import DistributedMixedLengthBatches, MixedLengthSampler
 
 
 class ClassifierTrainer(Trainer):
@@ -37,15 +42,47 @@ class ClassifierTrainer(Trainer):
                                    multi_label=self.multi_label, label_smoothing=self.label_smoothing)
         return (loss, outputs) if return_outputs else loss
 
+    def _epoch(self) -> int:
+        """The epoch about to start (or resumed in): the Trainer's count, not the sampler's own."""
+        return math.floor((self.state.epoch or 0) + 1e-6)
+
+    def _lengths_and_strata(self, ds):
+        lengths = [len(x) for x in ds["input_ids"]]
+        return lengths, self.strata if self.strata is not None else list(ds["labels"])
+
     def _get_train_sampler(self, train_dataset=None):
         ds = train_dataset if train_dataset is not None else self.train_dataset
         if not self.length_grouping:
             return super()._get_train_sampler(train_dataset)
-        lengths = [len(x) for x in ds["input_ids"]]
-        strata = self.strata if self.strata is not None else list(ds["labels"])
+        lengths, strata = self._lengths_and_strata(ds)
         return MixedLengthSampler(lengths, strata,
                                   self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                  seed=self.args.seed)
+                                  seed=self.args.seed, epoch_of=self._epoch)
+
+    def get_train_dataloader(self) -> DataLoader:
+        """Several processes: each gets its own share of the capped, length-grouped batches."""
+        if self.args.world_size == 1 or not self.length_grouping:
+            return super().get_train_dataloader()
+        ds = self._remove_unused_columns(self.train_dataset, description="Training")
+        lengths, strata = self._lengths_and_strata(self.train_dataset)
+        batches = DistributedMixedLengthBatches(lengths, strata, self.args.per_device_train_batch_size,
+                                                rank=self.args.process_index,
+                                                world=self.args.world_size, seed=self.args.seed,
+                                                epoch_of=self._epoch)
+        loader = self.accelerator.prepare(DataLoader(
+            ds, batch_sampler=batches, collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory))
+        return pass_through(loader, batches)
+
+
+def pass_through(loader, batches):
+    """accelerate wraps a prepared loader's batch sampler to split it across processes, and in
+    doing so yields only batches of its batch size until the last one. `batches` are already
+    this process's own, of varying sizes: make the wrapper hand them on unchanged."""
+    shard = getattr(loader, "batch_sampler", None)
+    if shard is not None and getattr(shard, "batch_sampler", None) is batches:
+        shard.num_processes, shard.process_index, shard.batch_size = 1, 0, None
+    return loader
 
 
 def strata_of(targets) -> list[int]:
@@ -106,46 +143,29 @@ def added_callbacks(*callbacks):
 
 
 def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir: str,
-                  class_weight, compute_metrics, strata=None,
-                  print_fn=print, callbacks=None) -> tuple[ClassifierTrainer, EpochSummary]:
+                  class_weight, compute_metrics, strata=None, print_fn=print,
+                  callbacks=None) -> tuple[ClassifierTrainer, EpochSummary]:
+    """The Trainer for one fit; `callbacks` are added to textclf's own (early stopping,
+    checkpoints, progress)."""
     metric = labels.primary_metric
-    args = TrainingArguments(
-        output_dir=output_dir,
-        num_train_epochs=cfg.epochs,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-        warmup_steps=cfg.warmup_ratio,     # a float < 1 is a ratio of total steps
-        lr_scheduler_type="linear",
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=cfg.save_total_limit,
-        load_best_model_at_end=True,
-        metric_for_best_model=metric,
-        greater_is_better=True,
-        logging_strategy="steps",
-        logging_steps=10,
-        report_to="none",
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        save_only_model=False,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
-    )
-    callbacks = [*(callbacks or []), *extra_callbacks.get()]
+    args = training_arguments(cfg, output_dir, metric)
+    own = []
     if cfg.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+        own.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    summary = EpochSummary(metric, len(train_ds), print_fn=print_fn)
     trainer = ClassifierTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=valid_ds,
         data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-        compute_metrics=compute_metrics, callbacks=callbacks,
+        compute_metrics=compute_metrics, callbacks=own + list(callbacks or []) + list(extra_callbacks.get()),
         loss_kind=cfg.loss, class_weight=class_weight, focal_gamma=cfg.focal_gamma,
         length_grouping=cfg.length_grouping, multi_label=labels.multi_label, strata=strata,
         label_smoothing=cfg.label_smoothing,
     )
     trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(QuietProgress())
-    summary = EpochSummary(metric, len(train_ds), print_fn=print_fn)
+    if sys.stderr.isatty():   # a log file gets the epoch lines alone, not a bar redrawn per step
+        trainer.add_callback(QuietProgress())
     trainer.add_callback(summary)   # after the bars, so an epoch line follows a closed eval bar
+    trainer.add_callback(Checkpoints(trainer, summary, save_steps=cfg.save_steps,
+                                     save_minutes=cfg.save_minutes,
+                                     keep=cfg.save_total_limit))
     return trainer, summary

@@ -1,0 +1,125 @@
+"""TrainingArguments for a TrainConfig: textclf's choices, the precision for the device, and the
+user's `trainer_args` passthrough (any TrainingArguments field textclf has no setting for)."""
+from __future__ import annotations
+
+from typing import Any
+
+from textclf.training.distributed import world_size
+
+# TrainingArguments fields that a textclf setting controls: set those instead
+OWNED = {"output_dir": "output", "num_train_epochs": "epochs",
+         "per_device_train_batch_size": "batch_size", "per_device_eval_batch_size": "eval_batch_size",
+         "learning_rate": "learning_rate", "weight_decay": "weight_decay",
+         "warmup_steps": "warmup_ratio", "warmup_ratio": "warmup_ratio", "seed": "seed",
+         "data_seed": "seed", "gradient_accumulation_steps": "grad_accum",
+         "gradient_checkpointing": "gradient_checkpointing",
+         "activation_checkpointing": "gradient_checkpointing", "save_steps": "save_steps",
+         "save_total_limit": "save_total_limit", "metric_for_best_model": "the task's primary metric",
+         "load_best_model_at_end": "early_stopping_patience"}
+
+
+def trainer_arg_names() -> set[str]:
+    import dataclasses
+
+    from transformers import TrainingArguments
+    return {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+
+
+def check_trainer_args(args: dict[str, Any]) -> None:
+    """ValueError naming the first key that is no TrainingArguments field or is a textclf setting."""
+    if not args:
+        return
+    known = trainer_arg_names()
+    for key in args:
+        if key in OWNED:
+            raise ValueError(f"'{key}' is set by textclf's own setting '{OWNED[key]}'; use that instead")
+        if key not in known:
+            raise ValueError(f"'{key}' is not a transformers TrainingArguments option")
+
+
+def parse_trainer_args(items: list[str] | None) -> dict[str, Any]:
+    """['key=value', ...] -> {key: value}, values read as YAML (true, 0.1, [a, b], {k: v})."""
+    import yaml
+
+    from textclf.errors import TextclfError
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise TextclfError(f"--trainer-arg {item!r} must look like key=value, e.g. "
+                               "--trainer-arg lr_scheduler_type=cosine.")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def precision_args(cuda: bool, bf16_supported: bool, tf32_supported: bool) -> dict[str, bool]:
+    """Mixed precision for the device: bf16 where the GPU has it, else fp16; TF32 matmuls on
+    where the GPU has them (Ampere and newer). Nothing on CPU: fp32 there is the fast path."""
+    if not cuda:
+        return {}
+    out = {"bf16": True} if bf16_supported else {"fp16": True}
+    if tf32_supported:
+        out["tf32"] = True
+    return out
+
+
+def device_precision() -> dict[str, bool]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    tf32 = cuda and torch.cuda.get_device_capability()[0] >= 8
+    return precision_args(cuda, bf16, tf32)
+
+
+def training_arguments(cfg, output_dir: str, metric: str):
+    """textclf's TrainingArguments: evaluation and a checkpoint every epoch (more checkpoints
+    come from the Checkpoints callback), the best epoch on validation restored at the end;
+    then the device's precision; then the user's trainer_args, which win."""
+    import torch
+    from transformers import TrainingArguments
+
+    args = dict(
+        output_dir=output_dir,
+        num_train_epochs=cfg.epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,     # a float < 1 is a ratio of total steps
+        lr_scheduler_type="linear",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=None,             # the Checkpoints callback keeps the last complete + best
+        load_best_model_at_end=True,
+        metric_for_best_model=metric,
+        greater_is_better=True,
+        restore_callback_states_from_checkpoint=True,   # early stopping's count survives a resume
+        logging_strategy="steps",
+        logging_steps=10,
+        report_to="none",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        save_only_model=False,
+        ddp_find_unused_parameters=False,   # every trainable weight is used; a model where not: trainer_args
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        **device_precision(),
+    )
+    if world_size() > 1 and not torch.cuda.is_available():
+        args["use_cpu"] = True   # several CPU processes: DDP over gloo
+    if cfg.gradient_checkpointing:   # renamed activation_checkpointing in transformers 5
+        names = trainer_arg_names()
+        args["activation_checkpointing" if "activation_checkpointing" in names
+             else "gradient_checkpointing"] = True
+    args.update(cfg.trainer_args)
+    try:
+        return TrainingArguments(**args)
+    except (ValueError, TypeError) as exc:   # e.g. a trainer_args value the Trainer refuses
+        from textclf.errors import TextclfError
+        raise TextclfError(f"TrainingArguments refused these settings (trainer_args: "
+                           f"{cfg.trainer_args or 'none'}): {str(exc).splitlines()[0]}") from None

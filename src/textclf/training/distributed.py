@@ -1,0 +1,73 @@
+"""Several processes (torchrun / accelerate launch): which one this is, and the few collective
+steps textclf needs. One process (no launcher) is the common case: everything here is then a
+no-op, and torch.distributed is never started."""
+from __future__ import annotations
+
+import os
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def start() -> None:
+    """Join the process group the launcher set up (gloo on CPU, NCCL on GPU); the Trainer
+    reuses it."""
+    if world_size() > 1:
+        import torch
+        from accelerate import PartialState
+        PartialState(cpu=not torch.cuda.is_available())
+
+
+def broadcast(obj=None):
+    """Rank 0's `obj`, on every rank (pickled over the process group)."""
+    if world_size() == 1:
+        return obj
+    import torch.distributed as dist
+    box = [obj if is_main() else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def agree(flag: bool) -> bool:
+    """Rank 0's decision, on every rank: a step's save must happen everywhere or nowhere."""
+    if world_size() == 1:
+        return flag
+    import torch
+    import torch.distributed as dist
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    dist.broadcast(t, src=0)
+    return bool(t.item())
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        import torch.distributed as dist
+        dist.barrier()
+
+
+def on_main(fn, *args, **kwargs):
+    """Run `fn` on rank 0 alone and hand its result (or the TextclfError it raised) to every
+    rank, so a bad data file ends all processes with the same one sentence."""
+    from textclf.errors import TextclfError
+
+    result = error = None
+    if is_main():
+        try:
+            result = fn(*args, **kwargs)
+        except TextclfError as exc:
+            error = exc
+    result, message = broadcast((result, None if error is None else str(error)))
+    if error is not None:
+        raise error
+    if message is not None:
+        raise TextclfError(message)
+    return result

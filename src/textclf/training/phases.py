@@ -1,0 +1,432 @@
+"""The phases of `textclf.api.train`, each a function over the previous ones' results:
+
+    prepare_data -> fit -> calibrate_and_decide -> score_test -> write_run
+
+`fit` is the only phase that runs on every process of a multi-process launch; the others run on
+rank 0. `fit` keeps its progress in the work dir (the run's `.<name>.partial`), so a killed run
+continues where its last complete checkpoint left it.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from textclf import runs
+from textclf.model_settings import Decision, ModelSettings
+from textclf.training import distributed
+
+RESTARTS = "restarts.json"     # the work dir's record of finished restarts
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass
+class TrainingData:
+    """The prepared splits, their targets and the encoded datasets the Trainer sees."""
+    data: object                 # textclf.data.prepare.PreparedData
+    report: dict
+    tokenizer: object
+    y: dict
+    weights: list | None
+    train_ds: object
+    valid_ds: object
+    valid_doc: list
+    strata: list | None
+    encoding: dict
+
+    @property
+    def labels(self):
+        return self.data.labels
+
+    def split(self, name: str):
+        return self.data.splits[name]
+
+
+@dataclass
+class Fitted:
+    """The model kept (the best restart on validation) and how its training went."""
+    model: object
+    seed: int
+    best_valid: float | None
+    best_epoch: int | None
+    epochs_run: float | None
+    log_history: list
+    epoch_lines: list
+    seconds: float
+    kept: int = 0
+    restarts: list = field(default_factory=list)   # per restart: seed, best_valid, best_epoch
+
+
+@dataclass
+class Decided:
+    """Calibration and decision rules fitted on validation; the calibrated logits."""
+    calibration: dict
+    thresholds: list | None
+    decision: dict | None
+    valid_logits: np.ndarray
+    test_logits: np.ndarray
+    settings: ModelSettings
+
+
+def targets(labels, split, name: str) -> np.ndarray:
+    return np.asarray(labels.encode(split.labels, source=f"The {name} split"))
+
+
+# ---- prepare data ------------------------------------------------------------------------
+
+def read_data(cfg):
+    """Read and split the data and describe it (rank 0's job): (PreparedData, data report)."""
+    from textclf.data.checks import data_report
+    from textclf.data.prepare import prepare
+    from textclf.models.base import load_tokenizer
+
+    data = prepare(cfg.data, seed=cfg.seed)
+    return data, data_report(data, load_tokenizer(cfg.model), cfg.max_length)
+
+
+def prepare_data(cfg, data, report) -> TrainingData:
+    """Targets, class weights and the encoded train/validation sets for the Trainer."""
+    from textclf.data.features import encode
+    from textclf.models.base import load_tokenizer
+    from textclf.training.losses import class_weights, pos_weights
+    from textclf.training.trainer import strata_of, to_dataset
+
+    labels = data.labels
+    tokenizer = load_tokenizer(cfg.model)
+    tr, va = data.splits["train"], data.splits["validation"]
+    y = {s: targets(labels, data.splits[s], s) for s in data.splits}
+    if labels.multi_label:
+        weights = pos_weights(y["train"], cfg.class_weights)
+    else:
+        weights = class_weights(y["train"].tolist(), len(labels.names), cfg.class_weights)
+    enc = dict(max_length=cfg.max_length, long_text=cfg.long_text, stride=cfg.stride)
+    train_ds, _ = to_dataset(encode(tokenizer, tr.texts, tr.pairs, **enc), y["train"])
+    valid_ds, valid_doc = to_dataset(encode(tokenizer, va.texts, va.pairs, **enc), y["validation"],
+                                     sort_by_length=True)
+    strata = strata_of(np.asarray(train_ds["labels"])) if labels.multi_label else None
+    return TrainingData(data, report, tokenizer, y, weights, train_ds, valid_ds, valid_doc, strata, enc)
+
+
+def describe(prep: TrainingData, counts: dict) -> str:
+    """The one line on what is being trained: task, labels, trainable parameters, weights."""
+    labels, weights = prep.labels, prep.weights
+    return (f"task {labels.task}{' (text pairs)' if prep.data.has_pairs else ''}, "
+            + (f"{len(labels.names)} labels" if labels.multi_label else f"labels {', '.join(labels.names)}")
+            + (f" (positive: {labels.positive})" if labels.positive else "")
+            + f"; trainable params {counts['trainable']:,}/{counts['total']:,}"
+            + (f"; {'pos' if labels.multi_label else 'class'} weights "
+               f"{', '.join(f'{w:.2f}' for w in weights[:8])}{' ...' if len(weights) > 8 else ''}"
+               if weights else ""))
+
+
+def effective_batch(cfg) -> dict:
+    """Examples per optimizer step: per device x processes x accumulation steps."""
+    world = distributed.world_size()
+    return {"per_device": cfg.batch_size, "processes": world, "grad_accum": cfg.grad_accum,
+            "effective": cfg.batch_size * world * cfg.grad_accum}
+
+
+# ---- fit (with restarts) -----------------------------------------------------------------
+
+def _new_model(cfg, labels, seed: int):
+    from transformers import set_seed
+
+    from textclf.models.base import load_classifier
+    from textclf.models.freezing import apply_freezing
+
+    set_seed(seed)
+    model = load_classifier(cfg.model, labels=labels)
+    return model, apply_freezing(model, cfg.freeze, cfg.unfreeze_last)
+
+
+def _best_epoch(log_history: list, metric: str, best) -> int | None:
+    return next((round(h["epoch"]) for h in log_history if h.get(f"eval_{metric}") == best), None)
+
+
+def _kept_dir(work: Path, k: int) -> Path:
+    return work / f"kept-{k}"
+
+
+def _finish_restart(work: Path, book: dict, k: int, record: dict, model, better: bool) -> None:
+    """Record restart k in the work dir (rank 0): its model first when it is the best so far,
+    then the record saying so, then the checkpoints it no longer needs."""
+    if better:
+        kept = _kept_dir(work, k)
+        tmp = kept.with_name(kept.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        from textclf.models.base import quiet_transformers
+        with quiet_transformers(warnings=True):
+            model.save_pretrained(tmp, safe_serialization=True)
+        shutil.rmtree(kept, ignore_errors=True)
+        tmp.rename(kept)
+        old, book["kept"] = book.get("kept"), k
+    book["done"].append(record)
+    runs.write_json(work / RESTARTS, book)
+    if better and old is not None:
+        shutil.rmtree(_kept_dir(work, old), ignore_errors=True)
+    shutil.rmtree(work / CHECKPOINTS / f"restart-{k}", ignore_errors=True)
+
+
+def _fit_one(cfg, prep: TrainingData, model, work: Path, k: int, seed: int, say, callbacks):
+    """Train restart k to its end (from its last complete checkpoint, if any): (trainer, seconds)."""
+    from textclf.models.base import quiet_transformers
+    from textclf.training.checkpoints import Checkpoints, resume_point
+    from textclf.training.trainer import build_trainer, doc_metric
+
+    folder = work / CHECKPOINTS / f"restart-{k}"
+    labels = prep.labels
+    trainer, _ = build_trainer(
+        cfg.model_copy(update={"seed": seed}), model, prep.tokenizer, prep.train_ds, prep.valid_ds,
+        labels, str(folder), prep.weights,
+        doc_metric(labels, prep.y["validation"], prep.valid_doc, cfg.aggregate),
+        strata=prep.strata, print_fn=say, callbacks=callbacks)
+    ckpt, saved = distributed.on_main(resume_point, folder)
+    clock = next(c for c in trainer.callback_handler.callbacks if isinstance(c, Checkpoints))
+    if ckpt is not None:
+        clock.restore(ckpt, saved)
+        say(f"resuming from {Path(ckpt).name} (step {saved['global_step']}, "
+            f"{saved['seconds']:.0f}s trained so far)")
+        if saved["stopped"]:   # training had ended: only the best epoch is left to load
+            trainer.args.max_steps = saved["global_step"]
+    with quiet_transformers(warnings=True), clock.running():   # no 'Writing model shards' bars
+        trainer.train(resume_from_checkpoint=ckpt)
+    return trainer, clock.seconds()
+
+
+def fit(cfg, prep: TrainingData, work: Path, say, callbacks=None) -> Fitted | None:
+    """Train cfg.restarts models (init seeds seed..seed+N-1, one split) and keep the best on
+    validation; restarts finished before an interruption are not trained again. Every process
+    trains; rank 0 gets the Fitted, the others None."""
+    labels, metric = prep.labels, prep.labels.primary_metric
+    book = distributed.broadcast(runs.read_json(work / RESTARTS) if (work / RESTARTS).exists()
+                                 else {"done": [], "kept": None})
+    kept_model = None
+    for k in range(len(book["done"]), cfg.restarts):
+        seed = cfg.seed + k   # the split stays the one cfg.seed drew; init and batch order vary
+        model, counts = _new_model(cfg, labels, seed)
+        if k == len(book["done"]):
+            say(describe(prep, counts))
+            batch = effective_batch(cfg)
+            if batch["effective"] != cfg.batch_size:
+                say(f"effective batch size {batch['effective']} = {batch['per_device']} per device x "
+                    f"{batch['processes']} processes x {batch['grad_accum']} accumulation steps")
+            if len(prep.train_ds) > len(prep.split("train").texts):
+                say(f"long texts split into windows: {len(prep.train_ds)} training windows from "
+                    f"{len(prep.split('train').texts)} texts")
+        if cfg.restarts > 1:
+            say(f"restart {k + 1}/{cfg.restarts} (seed {seed})")
+        trainer, seconds = _fit_one(cfg, prep, model, work, k, seed, say, callbacks)
+        state = trainer.state
+        summary = next(c for c in trainer.callback_handler.callbacks if hasattr(c, "lines"))
+        record = {"seed": seed, "best_valid": state.best_metric,
+                  "best_epoch": _best_epoch(state.log_history, metric, state.best_metric),
+                  "epochs_run": state.epoch, "log_history": state.log_history,
+                  "epoch_lines": summary.lines, "seconds": seconds}
+        kept = book.get("kept")
+        # BERT's recipe for small sets: several restarts, keep the best on validation (ties: the first)
+        better = kept is None or state.best_metric > book["done"][kept]["best_valid"]
+        if better:
+            kept_model = trainer.model
+        if distributed.is_main():
+            _finish_restart(work, book, k, record, trainer.model, better)
+        else:
+            book["done"].append(record)
+            book["kept"] = k if better else kept
+    if not distributed.is_main():
+        return None
+    kept = book["kept"]
+    if kept_model is None:   # kept by a restart that finished before this process started
+        from textclf.models.base import load_classifier
+        kept_model = load_classifier(str(_kept_dir(work, kept)))
+    best = book["done"][kept]
+    if cfg.restarts > 1:
+        say(f"kept restart {kept + 1} (seed {best['seed']}): validation {metric} " + ", ".join(
+            f"{'[bold]' if i == kept else ''}{r['best_valid']:.4f}{'[/]' if i == kept else ''}"
+            for i, r in enumerate(book["done"])))
+    return Fitted(model=kept_model, seed=best["seed"], best_valid=best["best_valid"],
+                  best_epoch=best["best_epoch"], epochs_run=best["epochs_run"],
+                  log_history=best["log_history"], epoch_lines=best["epoch_lines"],
+                  seconds=sum(r["seconds"] for r in book["done"]), kept=kept,
+                  restarts=[{k: r[k] for k in ("seed", "best_valid", "best_epoch")}
+                            for r in book["done"]])
+
+
+# ---- calibrate and decide thresholds -------------------------------------------------------
+
+def _logits(cfg, prep: TrainingData, model, split):
+    from textclf.inference.predictor import batched_logits
+    return batched_logits(model, prep.tokenizer, split.texts, pairs=split.pairs,
+                          aggregate_how=cfg.aggregate, **prep.encoding)
+
+
+def _decision_threshold(model, labels, valid_logits, test_logits, y_valid) -> dict:
+    """Binary tasks: tune the threshold on the positive probability on validation; where it
+    beats 0.5 on held-out halves, shift the positive logit (in the head's bias when it has one)
+    so argmax decides at that threshold. Shifts `valid_logits`/`test_logits` in place to match."""
+    from textclf.evaluation.calibration import fold_logit_offset
+    from textclf.evaluation.metrics import softmax
+    from textclf.evaluation.thresholds import threshold_offset, tune_binary_threshold
+
+    pos = labels.positive_id if labels.positive_id is not None else 1
+    decision = tune_binary_threshold(np.asarray(y_valid) == pos, softmax(valid_logits)[:, pos],
+                                     macro=labels.primary_metric == "macro_f1")
+    decision.update(label=labels.names[pos], metric=labels.primary_metric)
+    if decision["applied"]:
+        offset = threshold_offset(decision["threshold"])
+        decision["logit_offset"] = offset
+        decision["folded_into_head"] = fold_logit_offset(model, pos, offset)
+        valid_logits[:, pos] += offset
+        test_logits[:, pos] += offset
+    return decision
+
+
+def calibrate_and_decide(cfg, prep: TrainingData, model, say) -> Decided:
+    """Temperature scaling on validation, folded into the head (so plain pipeline() and ONNX see
+    calibrated logits too); per-label thresholds (multi-label) or the binary decision threshold;
+    and the settings the model will carry."""
+    from textclf.evaluation.calibration import calibrate, fold_temperature
+    from textclf.evaluation.thresholds import sigmoid, tune_thresholds
+
+    labels, y = prep.labels, prep.y
+    say("calibrating on the validation split and scoring the test split ...")
+    valid_logits, test_logits = (_logits(cfg, prep, model, prep.split(s)) for s in ("validation", "test"))
+    # one T fitted on validation NLL; argmax (accuracy) is unchanged
+    calibration = calibrate(valid_logits, y["validation"], test_logits, y["test"], labels.multi_label)
+    t = calibration["temperature"]
+    folded = fold_temperature(model, t)
+    calibration["folded_into_head"] = folded
+    valid_logits, test_logits = valid_logits / t, test_logits / t
+    thresholds = None
+    if labels.multi_label:   # per-label thresholds, tuned on validation, saved with the model
+        thresholds = tune_thresholds(y["validation"], sigmoid(valid_logits))
+    decision = None
+    if labels.task == "binary" and cfg.tune_threshold:
+        decision = _decision_threshold(model, labels, valid_logits, test_logits, y["validation"])
+    settings = ModelSettings(
+        positive_label=labels.positive, primary_metric=labels.primary_metric,
+        max_length=cfg.max_length, base_model=cfg.model, task=labels.task,
+        text_pair=prep.data.has_pairs, long_text=cfg.long_text, stride=cfg.stride,
+        aggregate=cfg.aggregate, temperature=t, temperature_folded=folded, thresholds=thresholds,
+        decision=Decision.model_validate(decision) if decision is not None else None)
+    return Decided(calibration, thresholds, decision, valid_logits, test_logits, settings)
+
+
+# ---- score test and baseline ---------------------------------------------------------------
+
+def test_probs(prep: TrainingData, decided: Decided) -> np.ndarray:
+    from textclf.evaluation.metrics import softmax
+    from textclf.evaluation.thresholds import sigmoid
+    return sigmoid(decided.test_logits) if prep.labels.multi_label else softmax(decided.test_logits)
+
+
+def score_test(cfg, prep: TrainingData, fitted: Fitted, decided: Decided, say) -> dict:
+    """The run's metrics: test (next to the TF-IDF baseline), calibration, decision, training."""
+    from textclf.api import score
+    from textclf.evaluation.baseline import join_pairs, tfidf_baseline
+    from textclf.evaluation.metrics import paired_comparison
+
+    labels, y = prep.labels, prep.y
+    tr, va, te = (prep.split(s) for s in ("train", "validation", "test"))
+    probs = test_probs(prep, decided)
+    train_counts = y["train"].sum(0) if labels.multi_label else None
+    metrics = {"test": score(y["test"], probs, labels, decided.thresholds, train_counts),
+               "calibration": decided.calibration}
+    if decided.decision is not None:
+        metrics["decision"] = decided.decision
+    if prep.data.test_is_validation:
+        metrics["test"]["scored_on"] = "validation (the test file has no labels)"
+    if cfg.baseline:
+        say("fitting the TF-IDF baseline ...")
+        base = tfidf_baseline(join_pairs(tr.texts, tr.pairs), y["train"],
+                              join_pairs(va.texts, va.pairs), y["validation"],
+                              join_pairs(te.texts, te.pairs), labels)
+        metrics["baseline"] = score(y["test"], base["probs"], labels, base["thresholds"], train_counts)
+        metrics["baseline"]["C"] = base["C"]
+        metrics["baseline"]["seconds"] = base["seconds"]
+        metrics["comparison"] = paired_comparison(y["test"], probs, base["probs"],
+                                                  decided.thresholds, base["thresholds"])
+    metrics["training"] = {"seconds": fitted.seconds, "epochs_run": fitted.epochs_run,
+                           "best_epoch": fitted.best_epoch, "best_valid": fitted.best_valid,
+                           "seed": fitted.seed, "train_rows": len(tr.texts),
+                           "train_windows": len(prep.train_ds), "epochs": fitted.epoch_lines,
+                           "batch_size": effective_batch(cfg)}
+    if cfg.restarts > 1:
+        metrics["training"]["restarts"] = fitted.restarts
+    metrics["data"] = prep.report
+    return metrics
+
+
+# ---- write the run -------------------------------------------------------------------------
+
+def start_run(work: Path, cfg, data) -> None:
+    """The run's settings and splits, first thing in the work dir; a resumed run must match them."""
+    from textclf.config import TrainConfig
+    from textclf.errors import TextclfError
+
+    runs.open_partial(work, resume=cfg.resume)
+    splits = {"seed": cfg.seed, **data.split_ids()}
+    if (work / "config.yaml").exists():
+        before = TrainConfig.from_yaml(work / "config.yaml")
+        changed = cfg.differences(before)
+        if changed:
+            raise TextclfError(f"The interrupted run in {work} was started with other settings "
+                               f"({', '.join(changed)}); resume it with the same ones or pass "
+                               "--overwrite to start over.")
+        if runs.read_json(work / "splits.json") != json.loads(json.dumps(splits)):
+            raise TextclfError(f"The data changed since the interrupted run in {work} started; "
+                               "pass --overwrite to start over.")
+        return
+    (work / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+    runs.write_json(work / "splits.json", splits)
+
+
+def write_run(work: Path, name: str, cfg, prep: TrainingData, fitted: Fitted, decided: Decided,
+              metrics: dict) -> None:
+    """Everything a finished run holds, written into the work dir (renamed into place after)."""
+    from textclf.evaluation.report import plot_results, run_report
+    from textclf.models.base import quiet_transformers
+
+    model = fitted.model
+    decided.settings.attach(model.config)
+    with quiet_transformers(warnings=True):
+        model.save_pretrained(work / runs.MODEL_DIR, safe_serialization=True)
+    prep.tokenizer.save_pretrained(work / runs.MODEL_DIR)
+    runs.write_json(work / "metrics.json", metrics)
+    with open(work / "train_log.jsonl", "w", encoding="utf-8") as f:
+        for h in fitted.log_history:
+            f.write(json.dumps(h) + "\n")
+    te = prep.split("test")
+    write_predictions(work / "test_predictions.csv", te.texts, te.labels, test_probs(prep, decided),
+                      prep.labels, decided.thresholds, te.pairs)
+    plot_results(metrics["test"], work)
+    (work / "report.md").write_text(run_report(name, cfg, metrics, prep.report), encoding="utf-8")
+
+
+def drop_progress(run_dir: Path) -> None:
+    """Delete the checkpoints and restart records of a finished run. Done after the rename into
+    place: a process killed before it leaves a complete run with extra files, never a run that
+    trains again."""
+    for leftover in [run_dir / CHECKPOINTS, run_dir / RESTARTS, *run_dir.glob("kept-*")]:
+        shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+
+
+def _true_label(value) -> str:
+    return ",".join(value) if isinstance(value, tuple) else value
+
+
+def write_predictions(path, texts, true, probs, labels, thresholds=None, pairs=None) -> None:
+    import pandas as pd
+
+    from textclf.api import prediction_columns
+
+    df = pd.DataFrame({"text": texts})
+    if pairs is not None:
+        df["text_pair"] = pairs
+    if true is not None:
+        df["true_label"] = [_true_label(v) for v in true]
+    for k, v in prediction_columns(probs, labels, thresholds).items():
+        df[k] = v
+    df.to_csv(path, index=False)
