@@ -431,6 +431,7 @@ class StreamResult:
 
 def open_job(model_path, input_path, output_path, options: Options, *, overwrite: bool) -> Job:
     """Check everything a user can get wrong, then load the model; nothing is written."""
+    import textclf.api  # noqa: F401  (prediction_columns; imported here, not in the first chunk's time)
     from textclf.data.load import TEXT_NAMES, pick_column, pick_pair
     from textclf.inference.predictor import Predictor
 
