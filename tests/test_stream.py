@@ -123,11 +123,11 @@ def _interrupt_after(monkeypatch, chunks: int):
     calls = {"n": 0}
     real = stream.prediction_frame
 
-    def flaky(job, df, state):
+    def flaky(*args):
         calls["n"] += 1
         if calls["n"] > chunks:
             raise KeyboardInterrupt
-        return real(job, df, state)
+        return real(*args)
     monkeypatch.setattr(stream, "prediction_frame", flaky)
 
 

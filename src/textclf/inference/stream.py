@@ -429,10 +429,23 @@ class StreamResult:
         return s
 
 
+def text_columns(predictor, columns: list[str], options: Options, source) -> tuple[str, str | None]:
+    """(text column, text pair column or None) for the model, from the options or the names."""
+    from textclf.data.load import TEXT_NAMES, pick_column, pick_pair
+
+    empty = pd.DataFrame(columns=columns)
+    if predictor.text_pair:
+        cols = pick_pair(empty, options.text_col, options.text_pair_col)
+        if cols is None:
+            raise DataError(f"The model classifies text pairs; {source} needs two text columns "
+                            f"(--text-col and --text-pair-col; columns are: {', '.join(columns)}).")
+        return cols
+    return pick_column(empty, options.text_col, TEXT_NAMES, "text", "--text-col"), None
+
+
 def open_job(model_path, input_path, output_path, options: Options, *, overwrite: bool) -> Job:
     """Check everything a user can get wrong, then load the model; nothing is written."""
     import textclf.api  # noqa: F401  (prediction_columns; imported here, not in the first chunk's time)
-    from textclf.data.load import TEXT_NAMES, pick_column, pick_pair
     from textclf.inference.predictor import Predictor
 
     out = runs.check_output(output_path, overwrite)
@@ -453,14 +466,7 @@ def open_job(model_path, input_path, output_path, options: Options, *, overwrite
     if options.mc_dropout and backend == "auto":
         backend = "torch"
     predictor = Predictor.load(model_path, backend=backend)
-    if predictor.text_pair:
-        cols = pick_pair(first, options.text_col, options.text_pair_col)
-        if cols is None:
-            raise DataError(f"The model classifies text pairs; {src} needs two text columns "
-                            f"(--text-col and --text-pair-col; columns are: {', '.join(first.columns)}).")
-        text_col, pair_col = cols
-    else:
-        text_col, pair_col = pick_column(first, options.text_col, TEXT_NAMES, "text", "--text-col"), None
+    text_col, pair_col = text_columns(predictor, list(first.columns), options, src)
     if options.mc_dropout and options.mc_dropout < 2:
         from textclf.errors import ModelError
         raise ModelError("--mc-dropout needs at least 2 passes.")
@@ -502,15 +508,16 @@ def start_or_resume(job: Job, resume: bool, say=None):
     return writer, state
 
 
-def prediction_frame(job: Job, df: pd.DataFrame, state: State) -> pd.DataFrame:
-    """The chunk's rows with the prediction columns; rows without a usable text get empty ones."""
+def prediction_frame(p, df: pd.DataFrame, text_col: str, pair_col: str | None, o: Options,
+                     state: State) -> pd.DataFrame:
+    """The rows of `df` with the prediction columns of Predictor `p`; rows without a usable text
+    get empty ones and are counted in `state`."""
     from textclf.api import prediction_columns
     from textclf.inference.predictor import ABSTAIN
 
-    p, o = job.predictor, job.options
     n = len(df)
-    texts = [text_or_reason(v) for v in df[job.text_col]]
-    pairs = [text_or_reason(v) for v in df[job.pair_col]] if job.pair_col else None
+    texts = [text_or_reason(v) for v in df[text_col]]
+    pairs = [text_or_reason(v) for v in df[pair_col]] if pair_col else None
     ok = np.array([t is not None and (pairs is None or pairs[i][0] is not None)
                    for i, (t, _) in enumerate(texts)], dtype=bool)
     for i in np.flatnonzero(~ok):
@@ -556,7 +563,7 @@ def run_chunks(job: Job, writer, state: State, progress: RowProgress) -> int:
         df.columns = [str(c) for c in df.columns]
         if list(df.columns) != job.columns:   # JSONL objects may lack or add keys
             df = df.reindex(columns=job.columns)
-        frame = prediction_frame(job, df, state)
+        frame = prediction_frame(job.predictor, df, job.text_col, job.pair_col, job.options, state)
         state.bytes = writer.append(frame, first=state.chunks == 0)
         state.chunks += 1
         state.rows += len(df)
