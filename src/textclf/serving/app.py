@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from textclf import __version__
+from textclf.inference.backends import sleeping
 from textclf.serving.batching import MicroBatcher
 from textclf.serving.fastpath import dumps, plain_request, read_body, replay
 
@@ -168,6 +169,7 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
     def load() -> None:
         try:
             p = predictor_factory()
+            p.backend = sleeping(p.backend)
             state["batcher"] = MicroBatcher(p, max_wait=max_wait_ms / 1000, enabled=batching,
                                             max_batch_tokens=max_batch_tokens, metrics=metrics)
             state["predictor"] = p
