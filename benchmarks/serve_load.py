@@ -138,6 +138,8 @@ def run_mode(model: str, backend: str, batching: bool, texts, args, workers: int
            "--workers", str(workers)]
     if not batching:
         cmd.append("--no-batching")
+    if args.max_wait_ms is not None:
+        cmd += ["--max-wait-ms", str(args.max_wait_ms)]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -199,6 +201,8 @@ def main() -> None:
     ap.add_argument("--max-requests", type=int, default=200_000)
     ap.add_argument("--backends", default="onnx,torch", help="comma-separated: onnx (int8), onnx-fp32, torch")
     ap.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    ap.add_argument("--max-wait-ms", type=float, default=None, help="the server's micro-batching wait "
+                    "(default: the server's default)")
     ap.add_argument("--unbatched", action="store_true", help="also one forward per request (1 worker)")
     ap.add_argument("--sms", type=Path, default=SMS, help="The SMSSpamCollection file")
     args = ap.parse_args()
@@ -222,7 +226,8 @@ def main() -> None:
             rows.append(r)
             print(f"  {backend}, {name}: {r['req_per_s']:.1f} req/s = {100 * r['share']:.0f}% of the ceiling, "
                   f"p99 {r['p99_ms']:.1f} ms ({machine_load()})", flush=True)
-    print(f"\n{args.clients} concurrent clients, single-text requests, {args.seconds:g} s per server; "
+    print(f"\n{args.clients} concurrent clients, single-text requests, {args.seconds:g} s per server"
+          f"{'' if args.max_wait_ms is None else f', --max-wait-ms {args.max_wait_ms:g}'}; "
           f"after: {machine_load()}\n")
     print("| backend | server | requests | req/s | model-alone ceiling texts/s | share of ceiling | p50 ms "
           "| p95 ms | p99 ms | errors | server RSS MB (peak) | CPU cores used: server / load generator |")
