@@ -37,7 +37,7 @@ def test_fast_and_route_answers_are_the_same(run_dir, monkeypatch):  # noqa: F81
             err = client.post("/predict", content=body, headers=JSON)
             assert err.status_code == 422 and "Empty text" in err.json()["error"]
         big = client.post("/predict", content=b'{"inputs": "' + b"a" * 2_000_000 + b'"}',
-                          headers={"transfer-encoding": "chunked"})
+                          headers={**JSON, "transfer-encoding": "chunked"})
         assert big.status_code == 413
     finally:
         client.__exit__(None, None, None)
