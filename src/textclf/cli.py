@@ -215,6 +215,9 @@ def predict(
                        threshold=threshold, backend=backend, mc_dropout=mc_dropout,
                        min_confidence=min_confidence, seed=seed)
         if engine == "ray":
+            if resume:
+                raise DataError("--resume is for --engine local; a Ray job writes its output directory "
+                                "only when complete, so run it again.")
             from textclf.inference.ray_predict import predict_ray
             summary = predict_ray(model, input, output, address=address, actors=actors,
                                   overwrite=overwrite, **options).summary()
