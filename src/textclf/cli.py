@@ -185,7 +185,7 @@ def predict(
     chunk_rows: int = typer.Option(4096, "--chunk-rows", help="--input: rows read, predicted and "
                                    "written at a time."),
     engine: str = typer.Option("local", "--engine", help="--input: local (one process, streamed) or "
-                               "ray (Ray Data, pip install 'textclf[ray]')."),
+                               "ray (Ray Data, pip install 'textclf\\[ray]')."),
     address: Optional[str] = typer.Option(None, "--address", help="--engine ray: a running Ray "
                                           "cluster to join (default: start a local one)."),
     actors: Optional[int] = typer.Option(None, "--actors", help="--engine ray: model replicas "
