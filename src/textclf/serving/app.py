@@ -169,7 +169,8 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
     def load() -> None:
         try:
             p = predictor_factory()
-            p.backend = sleeping(p.backend)
+            if os.environ.get("TEXTCLF_ORT_SPIN") == "0":   # shared, busy machines: see backends.sleeping
+                p.backend = sleeping(p.backend)
             state["batcher"] = MicroBatcher(p, max_wait=max_wait_ms / 1000, enabled=batching,
                                             max_batch_tokens=max_batch_tokens, metrics=metrics)
             state["predictor"] = p
