@@ -299,7 +299,9 @@ def serve(
     backend: str = typer.Option("auto", "--backend", help="auto|torch|onnx|onnx-fp32"),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="TEXTCLF_API_KEY",
                                           help="Require 'Authorization: Bearer KEY' on /predict and /info."),
-    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="Micro-batching: longest wait for company."),
+    max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="Micro-batching: longest wait for company "
+                                      "(0: a batch starts as soon as the model is free; what queues "
+                                      "meanwhile forms the next one)."),
     no_batching: bool = typer.Option(False, "--no-batching", help="One forward pass per request."),
 ):
     """Serve the model over HTTP: POST /predict, /info, /health, /ready, /metrics, a web page at /."""

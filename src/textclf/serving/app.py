@@ -307,4 +307,4 @@ def app_from_env() -> FastAPI:
     return create_app(lambda: Predictor.load(model, backend=backend),
                       api_key=os.environ.get("TEXTCLF_API_KEY") or None,
                       batching=os.environ.get("TEXTCLF_BATCHING", "1") != "0",
-                      max_wait_ms=float(os.environ.get("TEXTCLF_MAX_WAIT_MS", "5")))
+                      max_wait_ms=float(os.environ.get("TEXTCLF_MAX_WAIT_MS", "0")))
