@@ -1,11 +1,17 @@
-"""Load on `textclf serve`, loopback only: micro-batching on vs one forward per request.
+"""Load on `textclf serve`, loopback only, against the model-alone ceiling.
 
-For each mode a server is started on 127.0.0.1 (a subprocess, the same model and backend), then
-C concurrent clients each send single-text POST /predict requests back to back for a fixed time
-(and at most --max-requests in all). Prints requests/s, p50/p95/p99 latency, errors, and the
-server's RSS after the run (VmRSS and the peak VmHWM, from /proc), and the req/s ratio.
+For each backend (--backends, default int8 ONNX and torch) the model alone is timed first in this
+process: ms per text in groups of C texts, i.e. C concurrent single-text requests batched
+perfectly with no HTTP at all; 1000 / that is the ceiling in texts/s. Then for each worker count
+(--workers, default 1 and 2) a server is started on 127.0.0.1 (a subprocess), and C concurrent
+clients each send single-text POST /predict requests back to back for a fixed time (at most
+--max-requests in all). Prints requests/s and its share of the ceiling, p50/p95/p99 latency,
+errors, the server's RSS after the run (VmRSS and peak VmHWM from /proc, summed over its
+processes), and the CPU cores the server and the load generator used. --unbatched adds a server
+that runs one forward per request.
 
 Usage: python benchmarks/serve_load.py RUN_OR_MODEL_DIR [--clients 16] [--seconds 60]
+       [--backends onnx,torch] [--workers 1,2] [--unbatched]
 """
 from __future__ import annotations
 
@@ -32,11 +38,34 @@ def free_port() -> int:
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        k, _, v = line.partition(":")
-        fields[k] = v.strip()
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+    """(VmRSS, VmHWM) in MB of a process and all its descendants, summed."""
+    now = peak = 0.0
+    for p in process_tree(pid):
+        fields = {}
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            k, _, v = line.partition(":")
+            fields[k] = v.strip()
+        now += int(fields["VmRSS"].split()[0]) / 1024
+        peak += int(fields["VmHWM"].split()[0]) / 1024
+    return now, peak
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (uvicorn's worker processes), from /proc."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
 
 
 async def post(reader, writer, host: str, body: bytes) -> tuple[int, bytes]:
@@ -93,25 +122,31 @@ async def load(host: str, port: int, texts: list[str], clients: int, seconds: fl
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its descendants so far (from /proc)."""
+    total = 0.0
+    for p in process_tree(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
-def run_mode(model: str, backend: str, batching: bool, texts, args) -> dict:
+def run_mode(model: str, backend: str, batching: bool, texts, args, workers: int = 1) -> dict:
     import httpx
 
     port = free_port()
-    cmd = [sys.executable, "-m", "textclf.cli", "serve", model, "--port", str(port), "--backend", backend]
+    cmd = [sys.executable, "-m", "textclf.cli", "serve", model, "--port", str(port), "--backend", backend,
+           "--workers", str(workers)]
     if not batching:
         cmd.append("--no-batching")
+    if args.max_wait_ms is not None:
+        cmd += ["--max-wait-ms", str(args.max_wait_ms)]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
         while True:
-            try:
-                if httpx.get(url + "/ready").status_code == 200:
+            try:   # every worker ready: many answers in a row, whichever worker takes each
+                if all(httpx.get(url + "/ready").status_code == 200 for _ in range(10 * workers)):
                     break
             except httpx.HTTPError:
                 pass
@@ -154,38 +189,53 @@ def model_ceiling(model: str, backend: str, texts: list[str], group: int) -> tup
     return out[0], out[1]
 
 
+def machine_load() -> str:
+    return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--max-requests", type=int, default=200_000)
-    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--backends", default="onnx,torch", help="comma-separated: onnx (int8), onnx-fp32, torch")
+    ap.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    ap.add_argument("--max-wait-ms", type=float, default=None, help="the server's micro-batching wait "
+                    "(default: the server's default)")
+    ap.add_argument("--unbatched", action="store_true", help="also one forward per request (1 worker)")
+    ap.add_argument("--sms", type=Path, default=SMS, help="The SMSSpamCollection file")
     args = ap.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from textclf.data.load import load_labelled
-    texts = load_labelled(SMS, no_header=True, columns=["label", "text"]).texts
-    one, grouped = model_ceiling(args.model, args.backend, texts, args.clients)
-    print(f"  model alone: {one:.2f} ms/text one at a time, {grouped:.2f} ms/text in groups of "
-          f"{args.clients}", flush=True)
-    results = {}
-    for name, batching in (("micro-batching", True), ("one forward per request", False)):
-        results[name] = run_mode(args.model, args.backend, batching, texts, args)
-        r = results[name]
-        print(f"  measured {name}: {r['req_per_s']:.1f} req/s", flush=True)
-    print(f"\n{args.clients} concurrent clients, single-text requests, {args.seconds:g} s per mode, "
-          f"backend {results['micro-batching']['backend']}\n")
-    print("| mode | requests | req/s | p50 ms | p95 ms | p99 ms | errors | server RSS MB (peak) "
-          "| CPU cores used: server / load generator |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, r in results.items():
-        print(f"| {name} | {r['requests']} | {r['req_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
-              f"{r['p99_ms']:.1f} | {r['errors']} | {r['rss_mb']:.0f} ({r['peak_rss_mb']:.0f}) | "
-              f"{r['server_cpu']:.2f} / {r['client_cpu']:.2f} |")
-    ratio = results["micro-batching"]["req_per_s"] / results["one forward per request"]["req_per_s"]
-    print(f"\nmicro-batching / one-forward-per-request: {ratio:.2f}x req/s")
-    print(f"ceiling from the model alone (compute per text, one at a time / in groups of {args.clients}): "
-          f"{one / grouped:.2f}x ({one:.2f} vs {grouped:.2f} ms/text)")
+    texts = load_labelled(args.sms, no_header=True, columns=["label", "text"]).texts
+    print(f"before: {machine_load()}", flush=True)
+    rows = []
+    for backend in args.backends.split(","):
+        one, grouped = model_ceiling(args.model, backend, texts, args.clients)
+        ceiling = 1000 / grouped
+        print(f"  {backend}: model alone {one:.2f} ms/text one at a time, {grouped:.2f} ms/text in groups of "
+              f"{args.clients} -> ceiling {ceiling:.0f} texts/s", flush=True)
+        modes = [(f"{w} worker{'s' if int(w) > 1 else ''}", True, int(w)) for w in args.workers.split(",")]
+        if args.unbatched:
+            modes.append(("1 worker, one forward per request", False, 1))
+        for name, batching, workers in modes:
+            r = run_mode(args.model, backend, batching, texts, args, workers)
+            r.update(mode=name, ceiling=ceiling, share=r["req_per_s"] / ceiling,
+                     backend={"onnx": "onnx int8", "onnx-fp32": "onnx fp32"}.get(backend, backend))
+            rows.append(r)
+            print(f"  {backend}, {name}: {r['req_per_s']:.1f} req/s = {100 * r['share']:.0f}% of the ceiling, "
+                  f"p99 {r['p99_ms']:.1f} ms ({machine_load()})", flush=True)
+    print(f"\n{args.clients} concurrent clients, single-text requests, {args.seconds:g} s per server"
+          f"{'' if args.max_wait_ms is None else f', --max-wait-ms {args.max_wait_ms:g}'}; "
+          f"after: {machine_load()}\n")
+    print("| backend | server | requests | req/s | model-alone ceiling texts/s | share of ceiling | p50 ms "
+          "| p95 ms | p99 ms | errors | server RSS MB (peak) | CPU cores used: server / load generator |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['backend']} | {r['mode']} | {r['requests']} | {r['req_per_s']:.1f} | {r['ceiling']:.0f} | "
+              f"{100 * r['share']:.0f}% | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | "
+              f"{r['rss_mb']:.0f} ({r['peak_rss_mb']:.0f}) | {r['server_cpu']:.2f} / {r['client_cpu']:.2f} |")
 
 
 if __name__ == "__main__":

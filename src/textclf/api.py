@@ -152,56 +152,12 @@ def evaluate(model_path: str, data_cfg: DataConfig, *, quiet: bool = False,
     return m
 
 
-def predict_file(model_path: str, input_path: str, output_path: str, *, text_col: str | None = None,
-                 text_pair_col: str | None = None, overwrite: bool = False,
-                 max_batch_tokens: int = 8192, threshold: float | None = None,
-                 backend: str = "auto", mc_dropout: int = 0, min_confidence: float | None = None,
-                 seed: int = 0) -> str:
-    """Read a CSV/JSONL/... file, write the same rows plus label/score (or labels) and
-    prob_<class> columns (+ uncertainty with MC dropout); returns a one-line summary."""
-    from textclf.data.load import TEXT_NAMES, pick_column, pick_pair, read_table
-    from textclf.inference.predictor import ABSTAIN, Predictor
+def predict_file(model_path: str, input_path: str, output_path: str, *, overwrite: bool = False,
+                 resume: bool = False, progress: bool = True, **options) -> str:
+    """Predict every row of a CSV/TSV/JSONL/Parquet file into a CSV/TSV/JSONL/Parquet file (the
+    rows plus label/score or labels, prob_<class>, and uncertainty with MC dropout), streamed in
+    chunks; see textclf.inference.stream. Returns a one-line summary."""
+    from textclf.inference.stream import predict_stream
 
-    out = runs.check_output(output_path, overwrite)
-    suffix = out.suffix.lower()
-    if suffix not in (".csv", ".jsonl", ".tsv"):
-        raise DataError(f"Output {out} must end in .csv, .tsv or .jsonl.")
-    predictor = Predictor.load(model_path, backend="torch" if mc_dropout and backend == "auto" else backend)
-    df = read_table(input_path)
-    pairs = None
-    if predictor.text_pair:
-        cols = pick_pair(df, text_col, text_pair_col)
-        if cols is None:
-            raise DataError(f"The model classifies text pairs; {input_path} needs two text columns "
-                            f"(--text-col and --text-pair-col; columns are: {', '.join(df.columns)}).")
-        col, pcol = cols
-        pairs = df[pcol].fillna("").astype(str).tolist()
-    else:
-        col = pick_column(df, text_col, TEXT_NAMES, "text", "--text-col")
-    texts = df[col].fillna("").astype(str).tolist()
-    start = time.perf_counter()
-    if mc_dropout:
-        probs, uncertainty = predictor.mc_dropout(texts, pairs, passes=mc_dropout, seed=seed,
-                                                  max_batch_tokens=max_batch_tokens)
-    else:
-        probs = predictor.predict_proba(texts, pairs, max_batch_tokens=max_batch_tokens, progress=True)
-    seconds = time.perf_counter() - start
-    for k, v in prediction_columns(probs, predictor.labels, predictor.thresholds_for(threshold),
-                                   min_confidence).items():
-        df[k] = v
-    if mc_dropout:
-        df["uncertainty"] = np.round(uncertainty, 6)
-    abstained = 0
-    if min_confidence is not None and not predictor.labels.multi_label:
-        abstained = int((df["label"] == ABSTAIN).sum())
-    tmp = out.with_name(f".{out.name}.partial")
-    if suffix == ".jsonl":
-        df.to_json(tmp, orient="records", lines=True, force_ascii=False)
-    else:
-        df.to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
-    tmp.replace(out)
-    summary = (f"wrote {len(df)} predictions to {out} ({len(df) / max(seconds, 1e-9):.0f} texts/s, "
-               f"{predictor.backend.name} backend)")
-    if min_confidence is not None:
-        summary += f"; {abstained} abstained (top score < {min_confidence})"
-    return summary
+    return predict_stream(model_path, input_path, output_path, overwrite=overwrite, resume=resume,
+                          progress=progress, **options).summary()

@@ -250,8 +250,20 @@ def evaluate(
 def predict(
     model: str = typer.Argument(..., help="Saved model dir or run dir."),
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify."),
-    input: Optional[str] = typer.Option(None, "--input", "-i", help="CSV/TSV/JSONL/Parquet file of texts."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Where to write rows + predictions (.csv/.tsv/.jsonl)."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="CSV/TSV/JSONL/Parquet file of texts "
+                                        "(--engine ray: also a directory of them)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Where to write rows + predictions "
+                                         "(.csv/.tsv/.jsonl/.parquet; --engine ray: a directory)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted --input job from its "
+                                "last finished chunk."),
+    chunk_rows: int = typer.Option(4096, "--chunk-rows", help="--input: rows read, predicted and "
+                                   "written at a time."),
+    engine: str = typer.Option("local", "--engine", help="--input: local (one process, streamed) or "
+                               "ray (Ray Data, pip install 'textclf\\[ray]')."),
+    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: a running Ray "
+                                          "cluster to join (default: start a local one)."),
+    actors: Optional[int] = typer.Option(None, "--actors", help="--engine ray: model replicas "
+                                         "(default: one per 2 CPUs of the cluster)."),
     pair: bool = typer.Option(False, "--pair",
                               help='Sentence-pair models: the texts are pairs, --pair "premise" "hypothesis" ...'),
     text_col: Optional[str] = TEXT_COL, text_pair_col: Optional[str] = PAIR_COL,
@@ -275,13 +287,24 @@ def predict(
         raise DataError("--explain is for texts given on the command line, not --input files.")
     if input:
         if not output:
-            raise DataError("--input needs --output FILE (.csv, .tsv or .jsonl).")
+            raise DataError("--input needs --output FILE (.csv, .tsv, .jsonl or .parquet).")
         from textclf.api import predict_file
-        summary = predict_file(model, input, output, text_col=text_col, text_pair_col=text_pair_col,
-                               overwrite=overwrite, max_batch_tokens=max_batch_tokens,
-                               threshold=threshold, backend=backend, mc_dropout=mc_dropout,
-                               min_confidence=min_confidence, seed=seed)
-        Console().print(summary)
+        options = dict(text_col=text_col, text_pair_col=text_pair_col, max_batch_tokens=max_batch_tokens,
+                       threshold=threshold, backend=backend, mc_dropout=mc_dropout,
+                       min_confidence=min_confidence, seed=seed)
+        if engine == "ray":
+            if resume:
+                raise DataError("--resume is for --engine local; a Ray job writes its output directory "
+                                "only when complete, so run it again.")
+            from textclf.inference.ray_predict import predict_ray
+            summary = predict_ray(model, input, output, address=address, actors=actors,
+                                  overwrite=overwrite, **options).summary()
+        elif engine == "local":
+            summary = predict_file(model, input, output, overwrite=overwrite, resume=resume,
+                                   chunk_rows=chunk_rows, **options)
+        else:
+            raise DataError(f"--engine {engine!r}: use local or ray.")
+        Console().print(summary, highlight=False, soft_wrap=True)
         return
     if not texts:
         raise DataError("Give texts to classify (--pair A B for pair models), or --input FILE --output FILE.")
@@ -360,7 +383,9 @@ def serve(
     backend: str = typer.Option("auto", "--backend", help="auto|torch|onnx|onnx-fp32"),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="TEXTCLF_API_KEY",
                                           help="Require 'Authorization: Bearer KEY' on /predict and /info."),
-    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="Micro-batching: longest wait for company."),
+    max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="Micro-batching: longest wait for company "
+                                      "(0: a batch starts as soon as the model is free; what queues "
+                                      "meanwhile forms the next one)."),
     no_batching: bool = typer.Option(False, "--no-batching", help="One forward pass per request."),
 ):
     """Serve the model over HTTP: POST /predict, /info, /health, /ready, /metrics, a web page at /."""

@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from textclf import __version__
+from textclf.inference.backends import sleeping
 from textclf.serving.batching import MicroBatcher
+from textclf.serving.fastpath import dumps, plain_request, read_body, replay
 
 MAX_BODY_BYTES = 1_000_000
 MAX_INPUTS = 256
@@ -77,8 +79,22 @@ class Guard:
     PROTECTED = ("/predict", "/info", "/explain")
     COUNTED = ("/predict", "/info", "/explain", "/health", "/ready", "/")
 
-    def __init__(self, app, *, api_key: str | None, max_body_bytes: int, metrics: "Metrics"):
+    def __init__(self, app, *, api_key: str | None, max_body_bytes: int, metrics: "Metrics", fast=None):
         self.app, self.api_key, self.max_body_bytes, self.metrics = app, api_key, max_body_bytes, metrics
+        self.fast = fast   # answers a plain POST /predict itself (textclf.serving.fastpath)
+
+    async def _fast_predict(self, receive):
+        """(response or None, receive): a plain request answered here, else the body replayed."""
+        body = await read_body(receive, self.max_body_bytes)
+        if body is None:
+            return _error(413, f"Request body is larger than {self.max_body_bytes} bytes."), receive
+        req = plain_request(body)
+        if req is None:
+            return None, replay(body, receive)
+        try:
+            return Response(dumps(await self.fast(req)), media_type="application/json"), receive
+        except ApiError as exc:
+            return _error(exc.status, exc.message), receive
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -102,6 +118,9 @@ class Guard:
             await send(message)
 
         try:
+            if (response is None and self.fast is not None and path == "/predict" and scope["method"] == "POST"
+                    and headers.get("content-type", "").startswith("application/json")):
+                response, receive = await self._fast_predict(receive)
             if response is not None:
                 await response(scope, receive, send_and_note)
             else:
@@ -150,6 +169,8 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
     def load() -> None:
         try:
             p = predictor_factory()
+            if os.environ.get("TEXTCLF_ORT_SPIN") == "0":   # shared, busy machines: see backends.sleeping
+                p.backend = sleeping(p.backend)
             state["batcher"] = MicroBatcher(p, max_wait=max_wait_ms / 1000, enabled=batching,
                                             max_batch_tokens=max_batch_tokens, metrics=metrics)
             state["predictor"] = p
@@ -168,7 +189,10 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
     app = FastAPI(title="textclf", version=__version__, lifespan=lifespan,
                   description="Text classification with a fine-tuned transformer (textclf).")
 
-    app.add_middleware(Guard, api_key=api_key, max_body_bytes=max_body_bytes, metrics=metrics)
+    async def fast(req: dict):
+        return await answer(**req)
+
+    app.add_middleware(Guard, api_key=api_key, max_body_bytes=max_body_bytes, metrics=metrics, fast=fast)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
@@ -199,25 +223,28 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
                          413: {"description": "Body too large"}, 422: {"description": "Bad input"},
                          503: {"description": "Model not ready"}})
     async def predict(req: PredictRequest):
+        # built from plain floats/strings already: skip re-validating against response_model,
+        # which stays for the OpenAPI schema
+        return JSONResponse(await answer(req.inputs, req.raw_scores, req.top_k, req.truncate))
+
+    async def answer(inputs, raw_scores: bool, top_k: int | None, truncate: bool):
         p = ready_predictor()
-        texts, pairs, single = _parse_inputs(req.inputs)
+        texts, pairs, single = _parse_inputs(inputs)
         if pairs is not None and not p.text_pair:
             raise ApiError(422, "This model classifies single texts; send strings, not pairs.")
         if pairs is None and p.text_pair:
             raise ApiError(422, "This model classifies text pairs; send inputs as [[text, text_pair], ...].")
-        if not req.truncate and p.long_text != "chunk":
+        if not truncate and p.long_text != "chunk":
             lengths = [len(x) for x in p.tokenizer(texts, pairs, truncation=False)["input_ids"]]
             too_long = [i for i, n in enumerate(lengths) if n > p.max_length]
             if too_long:
                 raise ApiError(422, f"Input {too_long[0]} has {lengths[too_long[0]]} tokens, more than "
                                     f"the model's max length {p.max_length}; send truncate=true.")
         logits = await state["batcher"].logits(texts, pairs)
-        scores = logits if req.raw_scores else p.to_probs(logits)
-        thresholds = p.thresholds if p.labels.multi_label and not req.raw_scores else None
-        out = [_labels(p, row, req.top_k, thresholds) for row in scores]
-        # built from plain floats/strings already: skip re-validating against response_model,
-        # which stays for the OpenAPI schema
-        return JSONResponse(out[0] if single else out)
+        scores = logits if raw_scores else p.to_probs(logits)
+        thresholds = p.thresholds if p.labels.multi_label and not raw_scores else None
+        out = [_labels(p, row, top_k, thresholds) for row in scores]
+        return out[0] if single else out
 
     from textclf.serving.explain import explain_router
     app.include_router(explain_router(ready_predictor, ApiError))
@@ -283,4 +310,4 @@ def app_from_env() -> FastAPI:
     return create_app(lambda: Predictor.load(model, backend=backend),
                       api_key=os.environ.get("TEXTCLF_API_KEY") or None,
                       batching=os.environ.get("TEXTCLF_BATCHING", "1") != "0",
-                      max_wait_ms=float(os.environ.get("TEXTCLF_MAX_WAIT_MS", "5")))
+                      max_wait_ms=float(os.environ.get("TEXTCLF_MAX_WAIT_MS", "0")))
