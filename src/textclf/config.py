@@ -1,6 +1,6 @@
 """One TrainConfig, built from CLI flags and/or a YAML file, saved into every run.
 
-Defaults were chosen by measurement on this project's reference machine (2 CPU cores); see README.
+Defaults were chosen by measurement on this project's reference machine (2 CPU cores); see docs/experiments.md.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class TrainConfig(BaseModel):
     model: str = "default"
     max_length: int = Field(128, ge=8, le=8192)
     epochs: float = Field(5, gt=0)
-    batch_size: int = Field(8, ge=1)          # 8 / 16 / 32 measured on SMS + Mishra validation, see README
+    batch_size: int = Field(8, ge=1)          # 8 / 16 / 32 measured on SMS + Mishra validation, see docs/experiments.md
     eval_batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(1e-4, gt=0)
     weight_decay: float = 0.01
@@ -59,10 +59,10 @@ class TrainConfig(BaseModel):
     loss: Literal["ce", "focal"] = "ce"
     focal_gamma: float = 2.0
     label_smoothing: float = Field(0.0, ge=0, lt=1)   # cross-entropy only
-    freeze: Literal["none", "embeddings", "base"] = "embeddings"   # beat "none" on SMS + Mishra validation, see README
+    freeze: Literal["none", "embeddings", "base"] = "embeddings"   # beat "none" on SMS + Mishra validation, see docs/experiments.md
     unfreeze_last: int = Field(0, ge=0)
     length_grouping: bool = True
-    long_text: Literal["truncate", "chunk"] = "chunk"   # chosen on imdb_subset validation, see README
+    long_text: Literal["truncate", "chunk"] = "chunk"   # chosen on imdb_subset validation, see docs/experiments.md
     stride: int = Field(32, ge=0)             # chunk: tokens shared by neighbouring windows
     aggregate: Literal["mean", "max"] = "mean"  # chunk: how window logits make a document's
     early_stopping_patience: int = Field(2, ge=0)
