@@ -18,8 +18,12 @@ def run_dir(tiny_model_dir, tmp_path_factory):
 
 
 def make_client(run_dir, **kw):
-    app = create_app(lambda: Predictor.load(run_dir, backend="torch"), **kw)
-    client = TestClient(app)
+    return ready_client(lambda: Predictor.load(run_dir, backend="torch"), **kw)
+
+
+def ready_client(factory, **kw):
+    """A TestClient over create_app(factory), returned once /ready answers 200."""
+    client = TestClient(create_app(factory, **kw))
     client.__enter__()
     deadline = time.time() + 30
     while client.get("/ready").status_code != 200:

@@ -1,12 +1,10 @@
 """POST /explain on a tiny trained model: the same words and attributions as the Explainer,
 JSON errors for bad input, the API key, and an ONNX-served model explained through torch."""
-import time
 
 import pytest
-from fastapi.testclient import TestClient
 
 from textclf.inference.predictor import Predictor
-from textclf.serving.app import create_app
+from test_app import ready_client
 
 pytest.importorskip("captum", reason="captum is in the test extra (pip install -e '.[test]')")
 
@@ -20,19 +18,9 @@ def run_dir(tiny_model_dir, tmp_path_factory):
     return run.path
 
 
-def make_client(factory, **kw):
-    client = TestClient(create_app(factory, **kw))
-    client.__enter__()
-    deadline = time.time() + 30
-    while client.get("/ready").status_code != 200:
-        assert time.time() < deadline, "model never became ready"
-        time.sleep(0.05)
-    return client
-
-
 @pytest.fixture(scope="module")
 def client(run_dir):
-    c = make_client(lambda: Predictor.load(run_dir, backend="torch"))
+    c = ready_client(lambda: Predictor.load(run_dir, backend="torch"))
     yield c
     c.__exit__(None, None, None)
 
@@ -70,7 +58,7 @@ def test_bad_requests_get_json_errors(client, body, status, message):
 
 
 def test_explain_needs_the_api_key(run_dir):
-    c = make_client(lambda: Predictor.load(run_dir, backend="torch"), api_key="s3cret")
+    c = ready_client(lambda: Predictor.load(run_dir, backend="torch"), api_key="s3cret")
     try:
         assert c.post("/explain", json={"inputs": TEXT}).status_code == 401
         ok = c.post("/explain", json={"inputs": TEXT}, headers={"Authorization": "Bearer s3cret"})
@@ -87,7 +75,7 @@ def test_onnx_served_model_is_explained_with_its_torch_weights(run_dir, tmp_path
     copy = tmp_path / "model"
     shutil.copytree(run_dir / "model", copy)
     export(copy, quantize=False, say=lambda *a: None)
-    c = make_client(lambda: Predictor.load(copy, backend="onnx"))
+    c = ready_client(lambda: Predictor.load(copy, backend="onnx"))
     try:
         assert c.get("/info").json()["backend"] == "onnx"
         onnx_body = c.post("/explain", json={"inputs": TEXT, "steps": 20}).json()
