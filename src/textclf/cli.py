@@ -76,15 +76,21 @@ def _with_default(text: str, field: str) -> str:
     return escape(f"{text} [default: {TrainConfig.model_fields[field].default}]".lstrip())
 
 
+DATA = typer.Argument(..., help="Training data file (CSV, TSV, JSON, JSONL, Parquet).")
+VALID = typer.Option(None, "--valid", help="Validation file (default: split off train).")
+TEST = typer.Option(None, "--test", help="Test file (default: split off train).")
+POSITIVE = typer.Option(None, "--positive-label",
+                        help="Binary: the class whose F1 selects the model (default: minority).")
+MODEL = typer.Option("default", "--model", help="'default' (packaged all-MiniLM-L6-v2), a local dir, or a hub id.")
 THRESHOLD = typer.Option(None, "--threshold", help="Multi-label: one decision threshold for every label "
-                                                  "(default: the per-label ones tuned on validation).")
+                                                  "(default: the thresholds chosen on validation, saved with the model).")
 
 
 @app.command()
 def train(
-    data: str = typer.Argument(..., help="Training data file (CSV, TSV, JSON, JSONL, Parquet)."),
-    valid: Optional[str] = typer.Option(None, "--valid", help="Validation file (default: split off train)."),
-    test: Optional[str] = typer.Option(None, "--test", help="Test file (default: split off train)."),
+    data: str = DATA,
+    valid: Optional[str] = VALID,
+    test: Optional[str] = TEST,
     text_col: Optional[str] = TEXT_COL, label_col: Optional[str] = LABEL_COL,
     no_header: bool = NO_HEADER, columns: Optional[str] = COLUMNS, sep: Optional[str] = SEP,
     normalize_labels: bool = NORMALIZE,
@@ -92,9 +98,8 @@ def train(
     label_sep: Optional[str] = LABEL_SEP, label_names: Optional[str] = LABEL_NAMES,
     task: Optional[str] = TASK, split_col: Optional[str] = SPLIT_COL, split_map: Optional[str] = SPLIT_MAP,
     label_map: Optional[str] = LABEL_MAP,
-    positive_label: Optional[str] = typer.Option(None, "--positive-label",
-                                                 help="Binary: the class whose F1 selects the model (default: minority)."),
-    model: str = typer.Option("default", "--model", help="'default' (packaged all-MiniLM-L6-v2), a local dir, or a hub id."),
+    positive_label: Optional[str] = POSITIVE,
+    model: str = MODEL,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Run directory (default: runs/<data name>)."),
     config: Optional[str] = typer.Option(None, "--config", help="YAML TrainConfig; flags given here override it."),
     epochs: Optional[float] = typer.Option(None, "--epochs", help=_with_default("", "epochs")),
@@ -181,9 +186,9 @@ def train(
 
 @app.command()
 def tune(
-    data: str = typer.Argument(..., help="Training data file (CSV, TSV, JSON, JSONL, Parquet)."),
-    valid: Optional[str] = typer.Option(None, "--valid", help="Validation file (default: split off train)."),
-    test: Optional[str] = typer.Option(None, "--test", help="Test file (default: split off train)."),
+    data: str = DATA,
+    valid: Optional[str] = VALID,
+    test: Optional[str] = TEST,
     text_col: Optional[str] = TEXT_COL, label_col: Optional[str] = LABEL_COL,
     no_header: bool = NO_HEADER, columns: Optional[str] = COLUMNS, sep: Optional[str] = SEP,
     normalize_labels: bool = NORMALIZE,
@@ -191,12 +196,11 @@ def tune(
     label_sep: Optional[str] = LABEL_SEP, label_names: Optional[str] = LABEL_NAMES,
     task: Optional[str] = TASK, split_col: Optional[str] = SPLIT_COL, split_map: Optional[str] = SPLIT_MAP,
     label_map: Optional[str] = LABEL_MAP,
-    positive_label: Optional[str] = typer.Option(None, "--positive-label",
-                                                 help="Binary: the class whose F1 selects the model (default: minority)."),
+    positive_label: Optional[str] = POSITIVE,
     trials: int = typer.Option(20, "--trials", min=1, help="Number of trials (each one training run)."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Start no trial after this many seconds."),
     space: Optional[str] = typer.Option(None, "--space", help="YAML search space overriding the default one per key."),
-    model: str = typer.Option("default", "--model", help="'default' (packaged all-MiniLM-L6-v2), a local dir, or a hub id."),
+    model: str = MODEL,
     config: Optional[str] = typer.Option(None, "--config", help="YAML TrainConfig for the settings not searched."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Tune directory (default: runs/tune-<data name>)."),
     seed: Optional[int] = typer.Option(None, "--seed"),

@@ -2,7 +2,7 @@
 
 Plain length grouping (Trainer's group_by_length) sorts whole pools by length; when length
 correlates with the label (spam SMS are long) batches become single-class and training collapses
-(measured: test macro-F1 1.00 -> 0.47, see DESIGN.md). Random batches avoid that but pad every
+(measured with pools of 50 batches of 16: test macro-F1 1.00 -> 0.47). Random batches avoid that but pad every
 batch to its longest text (on SMS at batch 8: 2.1x the real tokens).
 
 Here each random pool of 64 batches is sorted by length and cut into batches, with one rule:
