@@ -221,7 +221,6 @@ class Search:
         import optuna
 
         from textclf.api import train
-        from textclf.training.trainer import added_callbacks
 
         params = suggest(trial, self.space)
         run_dir = self.out / "trials" / f"trial-{trial.number:03d}"
@@ -235,8 +234,7 @@ class Search:
             trial_cfg = TrainConfig.parse({**self.cfg.model_dump(), **params,
                                            "data": self.files.trial_data.model_dump(),
                                            "output": str(run_dir), "baseline": False, "overwrite": True})
-            with added_callbacks(reporter):
-                run = train(trial_cfg, quiet=True)
+            run = train(trial_cfg, quiet=True, callbacks=[reporter])
         except TextclfError as exc:
             self.say(f"trial {trial.number + 1}/{self.trials}: failed: {exc}")
             raise

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 import sys
-from contextlib import contextmanager
-from contextvars import ContextVar
 
 import numpy as np
 import torch
@@ -128,20 +126,6 @@ def doc_metric(labels, valid_targets, valid_doc: list[int], aggregate_how: str =
     return compute
 
 
-# Callbacks every Trainer built in this context gets (e.g. `textclf tune`'s pruning reporter,
-# which calls textclf.train and so cannot hand them to build_trainer itself).
-extra_callbacks: ContextVar[tuple] = ContextVar("textclf_extra_callbacks", default=())
-
-
-@contextmanager
-def added_callbacks(*callbacks):
-    token = extra_callbacks.set(extra_callbacks.get() + callbacks)
-    try:
-        yield
-    finally:
-        extra_callbacks.reset(token)
-
-
 def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir: str,
                   class_weight, compute_metrics, strata=None, print_fn=print,
                   callbacks=None) -> tuple[ClassifierTrainer, EpochSummary]:
@@ -156,7 +140,7 @@ def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir:
     trainer = ClassifierTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=valid_ds,
         data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-        compute_metrics=compute_metrics, callbacks=own + list(callbacks or []) + list(extra_callbacks.get()),
+        compute_metrics=compute_metrics, callbacks=own + list(callbacks or []),
         loss_kind=cfg.loss, class_weight=class_weight, focal_gamma=cfg.focal_gamma,
         length_grouping=cfg.length_grouping, multi_label=labels.multi_label, strata=strata,
         label_smoothing=cfg.label_smoothing,
