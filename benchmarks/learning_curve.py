@@ -11,8 +11,10 @@ Methods (all with the packaged all-MiniLM-L6-v2 where a transformer is used):
   tfidf       the TF-IDF + logistic regression baseline textclf fits in the same run
   hf_recipe   the Hugging Face course recipe: Trainer defaults (lr 5e-5, batch 8, 3 epochs,
               dynamic padding), trained on train + validation, last epoch, decisions at argmax / 0.5
-  setfit      SetFit's default recipe on the same body (1,000 rows and below); text pairs are
-              joined with " [SEP] ". Needs `pip install setfit` (not a textclf dependency).
+  setfit      SetFit (1.2) on the same body, 1,000 rows and below: its defaults with 20 contrastive
+              pairs of each kind per text (num_iterations=20, SetFit's few-shot setting; see
+              SETFIT_ITERATIONS), then its logistic-regression head; text pairs are joined with
+              " [SEP] ". Needs `pip install setfit` (not a textclf dependency).
 
 Every cell (set, size, seed, method) is appended to RESULTS (JSON lines) as it finishes and is
 skipped when the script is started again, so an interrupted run keeps what it did.
@@ -22,7 +24,8 @@ Usage (heavy: hours for the full grid; run under the shared lock):
          [--methods textclf,hf_recipe,setfit] [--results FILE] [--workdir DIR]
   python benchmarks/learning_curve.py table [--results FILE]
 Environment: LC_MODEL (another base model, e.g. a tiny one to try the script),
-LC_SETFIT_MAX_STEPS (cap SetFit's contrastive steps; the default recipe pairs every text).
+LC_SETFIT_MAX_STEPS (cap SetFit's contrastive steps), LC_SETFIT_ITERATIONS (0: SetFit's own default),
+LC_KEEP_RUNS (a dir where every textclf run is kept, model included).
 """
 from __future__ import annotations
 
@@ -41,8 +44,15 @@ SHARED = Path(os.environ.get("TEXTCLF_SHARED_DATA",
 SETS = ("mishra", "trec", "rotten_tomatoes", "sick", "goemotions")
 METHODS = ("textclf", "tfidf", "hf_recipe", "setfit")
 VALID_ROWS, TEST_ROWS = 500, 1000
+SIZES = (250, 1000, 4000)
+MIN_LABEL_POSITIVES = 2
 SETFIT_MAX_ROWS = 1000
-SETFIT_MAX_STEPS = int(os.environ.get("LC_SETFIT_MAX_STEPS", "-1"))   # -1: SetFit's default (all pairs, 1 epoch)
+KEEP_RUNS = os.environ.get("LC_KEEP_RUNS")   # a dir: keep every textclf run (model included) there
+SETFIT_MAX_STEPS = int(os.environ.get("LC_SETFIT_MAX_STEPS", "-1"))   # -1: no cap
+# SetFit's few-shot recipe: 20 pairs of each kind per text, 1 epoch. 0: SetFit 1.x's default
+# "oversampling", which pairs every text with every other (about 3,100 steps of 16 pairs at 250
+# six-class texts and 50,000 at 1,000: hours on a CPU).
+SETFIT_ITERATIONS = int(os.environ.get("LC_SETFIT_ITERATIONS", "20"))
 
 
 def load_pool(name: str):
@@ -73,12 +83,37 @@ def load_pool(name: str):
     raise SystemExit(f"unknown set {name}; sets are {', '.join(SETS)}")
 
 
-def draw(pool, seed: int, size: int):
-    """The validation, test and first `size` training rows for one split seed."""
+def draw(pool, seed: int, size: int, multi: bool = False):
+    """The validation, test and first `size` training rows for one split seed.
+
+    Multi-label: the labels kept are those with at least MIN_LABEL_POSITIVES positives in the
+    seed's smallest training sample (the first SIZES[0] training rows), the same for every size
+    of a seed; rows left with no label are dropped from every split (every method sees the same
+    rows). textclf refuses a named label with no training example, and no method can learn one."""
     idx = np.random.RandomState(seed).permutation(len(pool))
     valid, test = idx[:VALID_ROWS], idx[VALID_ROWS:VALID_ROWS + TEST_ROWS]
     train = idx[VALID_ROWS + TEST_ROWS:][:size]
-    return pool.iloc[train], pool.iloc[valid], pool.iloc[test]
+    parts = pool.iloc[train], pool.iloc[valid], pool.iloc[test]
+    if not multi:
+        return parts
+    first = pool.iloc[idx[VALID_ROWS + TEST_ROWS:][:SIZES[0]]]
+    counts = pd_counts(first["labels"])
+    keep = {k for k, c in counts.items() if c >= MIN_LABEL_POSITIVES}
+    return tuple(_only_labels(df, keep) for df in parts)
+
+
+def pd_counts(labels) -> dict:
+    out: dict = {}
+    for s in labels:
+        for k in s.split(","):
+            out[k] = out.get(k, 0) + 1
+    return out
+
+
+def _only_labels(df, keep: set):
+    kept = [",".join(k for k in s.split(",") if k in keep) for s in df["labels"]]
+    df = df.assign(labels=kept)
+    return df[df["labels"] != ""]
 
 
 def _labels_of(df, multi: bool):
@@ -100,7 +135,7 @@ def run_textclf(train, valid, test, multi, names, work: Path) -> dict:
         df.to_csv(work / f"{part}.csv", index=False)
     extra = {"text_pair_col": "text_pair"} if "text_pair" in train else {}
     if multi:
-        (work / "names.txt").write_text("\n".join(names) + "\n")
+        (work / "names.txt").write_text("\n".join(_present(names, train)) + "\n")
         extra.update(label_col="labels", label_sep=",", task="multilabel", label_names=str(work / "names.txt"))
     else:
         extra.update(label_col="label")
@@ -111,21 +146,52 @@ def run_textclf(train, valid, test, multi, names, work: Path) -> dict:
     run = textclf.train(cfg, quiet=True)
     seconds = time.perf_counter() - start
     m = run.metrics
-    shutil.rmtree(work / "run" / "model", ignore_errors=True)
     out = {"textclf": {"primary": m["test"]["primary"], "metric": m["test"]["primary_metric"],
                        "seconds": m["training"]["seconds"], "wall_seconds": seconds,
                        "best_epoch": m["training"]["best_epoch"]}}
+    if multi:
+        out["textclf"].update(_multilabel_detail(m, work / "run", test))
+    if KEEP_RUNS:   # e.g. to compare threshold rules offline (benchmarks/threshold_rules.py)
+        shutil.copytree(work / "run", Path(KEEP_RUNS) / work.name, dirs_exist_ok=True)
+    shutil.rmtree(work / "run" / "model", ignore_errors=True)
     if "baseline" in m:
         out["tfidf"] = {"primary": m["baseline"]["primary"], "metric": m["baseline"]["primary_metric"],
                         "seconds": m["baseline"]["seconds"]}
     return out
 
 
+def _multilabel_detail(metrics: dict, run: Path, test) -> dict:
+    """Micro-F1, macro-F1 and subset accuracy on test with the saved thresholds and at 0.5."""
+    import pandas as pd
+    from sklearn.metrics import accuracy_score, f1_score
+    from textclf.data.labels import LabelSpace
+
+    table = pd.read_csv(run / "test_predictions.csv")
+    cols = [c for c in table.columns if c.startswith("prob_")]
+    space = LabelSpace.from_label_sets(_labels_of(test, True), names=[c[len("prob_"):] for c in cols])
+    y = np.asarray(space.encode(_labels_of(test, True)))
+    probs = table[cols].to_numpy()
+    at_half = (probs >= 0.5).astype(int)
+    keys = ("micro_f1", "macro_f1", "subset_accuracy")
+    saved = json.loads((run / "model" / "config.json").read_text()).get("textclf", {})
+    return {"thresholds": sorted(set(saved.get("thresholds") or [0.5])),
+            "tuned": {k: metrics["test"].get(k) for k in keys},
+            "at_0.5": {"micro_f1": f1_score(y, at_half, average="micro", zero_division=0),
+                       "macro_f1": f1_score(y, at_half, average="macro", zero_division=0),
+                       "subset_accuracy": accuracy_score(y, at_half)}}
+
+
+def _present(names, df) -> list:
+    """The label names that occur in `df` (multi-label), in `names` order."""
+    seen = set(pd_counts(df["labels"]))
+    return [n for n in names if n in seen]
+
+
 def _space(train, valid, test, multi, names):
     from textclf.data.labels import LabelSpace
 
     if multi:
-        return LabelSpace.from_label_sets(_labels_of(train, True), names=names)
+        return LabelSpace.from_label_sets(_labels_of(train, True), names=_present(names, train))
     return LabelSpace.from_values(_labels_of(train, False))
 
 
@@ -189,9 +255,9 @@ def run_setfit(train, valid, test, multi, names, work: Path) -> dict:
     ds = Dataset.from_dict({"text": texts(train), "label": y.tolist()})
     model = SetFitModel.from_pretrained(base_model(),
                                         multi_target_strategy="one-vs-rest" if multi else None)
-    trainer = Trainer(model=model, args=TrainingArguments(output_dir=str(work / "setfit"), seed=42,
-                                                          max_steps=SETFIT_MAX_STEPS),
-                      train_dataset=ds)
+    args = TrainingArguments(output_dir=str(work / "setfit"), seed=42, max_steps=SETFIT_MAX_STEPS,
+                             num_iterations=SETFIT_ITERATIONS or None)
+    trainer = Trainer(model=model, args=args, train_dataset=ds)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
@@ -199,7 +265,8 @@ def run_setfit(train, valid, test, multi, names, work: Path) -> dict:
     probs = pred.astype(float) if multi else np.eye(len(space.names))[pred.astype(int)]
     shutil.rmtree(work / "setfit", ignore_errors=True)
     return {"setfit": {"primary": _test_score(space, test, probs, multi), "metric": space.primary_metric,
-                       "seconds": seconds, "max_steps": SETFIT_MAX_STEPS}}
+                       "seconds": seconds, "max_steps": SETFIT_MAX_STEPS,
+                       "num_iterations": SETFIT_ITERATIONS}}
 
 
 RUNNERS = {"textclf": run_textclf, "hf_recipe": run_hf_recipe, "setfit": run_setfit}
@@ -213,12 +280,14 @@ def done_cells(path: Path) -> set:
 
 
 def run_grid(sets, sizes, seeds, methods, results: Path, workdir: Path) -> None:
+    """Every (size, set, seed, method) cell not yet in `results`, smallest sizes first."""
     done = done_cells(results)
-    for name in sets:
-        pool, multi, names = load_pool(name)
-        for size in sizes:
+    pools = {name: load_pool(name) for name in sets}
+    for size in sizes:
+        for name in sets:
+            pool, multi, names = pools[name]
             for seed in seeds:
-                train, valid, test = draw(pool, seed, size)
+                train, valid, test = draw(pool, seed, size, multi)
                 for method in methods:
                     wanted = [method] + (["tfidf"] if method == "textclf" and "tfidf" in methods else [])
                     if method == "tfidf" or all((name, size, seed, m) in done for m in wanted):
