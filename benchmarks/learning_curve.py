@@ -22,7 +22,10 @@ skipped when the script is started again, so an interrupted run keeps what it di
 Usage (heavy: hours for the full grid; run under the shared lock):
   python benchmarks/learning_curve.py run [--sets a,b] [--sizes 250,1000,4000] [--seeds 0,1,2]
          [--methods textclf,hf_recipe,setfit] [--results FILE] [--workdir DIR]
+         [--nested] [--textclf-set KEY=VALUE ...]
   python benchmarks/learning_curve.py table [--results FILE]
+--nested compares settings without the test rows: half the validation rows validate, the other
+half is scored. --textclf-set runs textclf with a changed setting, recorded as its own method.
 Environment: LC_MODEL (another base model, e.g. a tiny one to try the script),
 LC_SETFIT_MAX_STEPS (cap SetFit's contrastive steps), LC_SETFIT_ITERATIONS (0: SetFit's own default),
 LC_KEEP_RUNS (a dir where every textclf run is kept, model included).
@@ -47,6 +50,9 @@ VALID_ROWS, TEST_ROWS = 500, 1000
 SIZES = (250, 1000, 4000)
 MIN_LABEL_POSITIVES = 2
 SETFIT_MAX_ROWS = 1000
+NESTED = False           # --nested: the test rows are never read
+OVERRIDES: dict = {}     # TrainConfig settings changed for a variant (--textclf-set)
+TEXTCLF = "textclf"      # the method name textclf's rows get: "textclf[key=value,...]" for a variant
 KEEP_RUNS = os.environ.get("LC_KEEP_RUNS")   # a dir: keep every textclf run (model included) there
 SETFIT_MAX_STEPS = int(os.environ.get("LC_SETFIT_MAX_STEPS", "-1"))   # -1: no cap
 # SetFit's few-shot recipe: 20 pairs of each kind per text, 1 epoch. 0: SetFit 1.x's default
@@ -94,6 +100,8 @@ def draw(pool, seed: int, size: int, multi: bool = False):
     valid, test = idx[:VALID_ROWS], idx[VALID_ROWS:VALID_ROWS + TEST_ROWS]
     train = idx[VALID_ROWS + TEST_ROWS:][:size]
     parts = pool.iloc[train], pool.iloc[valid], pool.iloc[test]
+    if NESTED:   # test-free comparisons: half of validation validates, the other half is scored
+        parts = pool.iloc[train], pool.iloc[valid[:VALID_ROWS // 2]], pool.iloc[valid[VALID_ROWS // 2:]]
     if not multi:
         return parts
     first = pool.iloc[idx[VALID_ROWS + TEST_ROWS:][:SIZES[0]]]
@@ -141,16 +149,16 @@ def run_textclf(train, valid, test, multi, names, work: Path) -> dict:
         extra.update(label_col="label")
     cfg = TrainConfig(data=DataConfig(train=str(work / "train.csv"), valid=str(work / "valid.csv"),
                                       test=str(work / "test.csv"), text_col="text", **extra),
-                      model=base_model(), output=str(work / "run"), overwrite=True)
+                      model=base_model(), output=str(work / "run"), overwrite=True, **OVERRIDES)
     start = time.perf_counter()
     run = textclf.train(cfg, quiet=True)
     seconds = time.perf_counter() - start
     m = run.metrics
-    out = {"textclf": {"primary": m["test"]["primary"], "metric": m["test"]["primary_metric"],
+    out = {TEXTCLF: {"primary": m["test"]["primary"], "metric": m["test"]["primary_metric"],
                        "seconds": m["training"]["seconds"], "wall_seconds": seconds,
                        "best_epoch": m["training"]["best_epoch"]}}
     if multi:
-        out["textclf"].update(_multilabel_detail(m, work / "run", test))
+        out[TEXTCLF].update(_multilabel_detail(m, work / "run", test))
     if KEEP_RUNS:   # e.g. to compare threshold rules offline (benchmarks/threshold_rules.py)
         shutil.copytree(work / "run", Path(KEEP_RUNS) / work.name, dirs_exist_ok=True)
     shutil.rmtree(work / "run" / "model", ignore_errors=True)
@@ -289,7 +297,8 @@ def run_grid(sets, sizes, seeds, methods, results: Path, workdir: Path) -> None:
             for seed in seeds:
                 train, valid, test = draw(pool, seed, size, multi)
                 for method in methods:
-                    wanted = [method] + (["tfidf"] if method == "textclf" and "tfidf" in methods else [])
+                    name_of = TEXTCLF if method == "textclf" else method
+                    wanted = [name_of] + (["tfidf"] if method == "textclf" and "tfidf" in methods else [])
                     if method == "tfidf" or all((name, size, seed, m) in done for m in wanted):
                         continue
                     if method == "setfit" and len(train) > SETFIT_MAX_ROWS:
@@ -298,8 +307,10 @@ def run_grid(sets, sizes, seeds, methods, results: Path, workdir: Path) -> None:
                     work.mkdir(parents=True, exist_ok=True)
                     print(f"{name} {size} rows seed {seed}: {method} ...", flush=True)
                     for m, r in RUNNERS[method](train, valid, test, multi, names, work).items():
+                        if m not in wanted:
+                            continue
                         row = {"set": name, "size": size, "train_rows": len(train), "seed": seed,
-                               "method": m, **r}
+                               "method": m, "nested": NESTED, **r}
                         with open(results, "a", encoding="utf-8") as f:
                             f.write(json.dumps(row) + "\n")
                         print(json.dumps(row), flush=True)
@@ -311,7 +322,8 @@ def table(results: Path) -> str:
     cells: dict = {}
     for r in rows:
         cells.setdefault((r["set"], r["size"], r["method"]), []).append(r)
-    methods = [m for m in METHODS if any(k[2] == m for k in cells)]
+    methods = list(dict.fromkeys(k[2] for k in sorted(cells, key=lambda k: (
+        METHODS.index(k[2]) if k[2] in METHODS else len(METHODS), k[2]))))
     lines = ["| set | rows | " + " | ".join(methods) + " |", "|---|---:|" + "---:|" * len(methods)]
     for s, size in sorted({(k[0], k[1]) for k in cells}, key=lambda k: (SETS.index(k[0]), k[1])):
         parts = []
@@ -338,10 +350,24 @@ def main() -> None:
     r.add_argument("--methods", default=",".join(METHODS))
     r.add_argument("--results", default="benchmarks/learning_curve.jsonl")
     r.add_argument("--workdir", default="/tmp/textclf-learning-curve")
+    r.add_argument("--nested", action="store_true",
+                   help="validate on half of the validation rows and score the other half (test unread)")
+    r.add_argument("--textclf-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a TrainConfig setting for the textclf method (a variant; repeatable)")
     t = sub.add_parser("table")
     t.add_argument("--results", default="benchmarks/learning_curve.jsonl")
     args = ap.parse_args()
     if args.cmd == "run":
+        global NESTED, TEXTCLF
+        NESTED = args.nested
+        for item in args.textclf_set:
+            key, value = item.split("=", 1)
+            try:
+                OVERRIDES[key] = json.loads(value)
+            except ValueError:
+                OVERRIDES[key] = value
+        if OVERRIDES:
+            TEXTCLF = "textclf[" + ",".join(args.textclf_set) + "]"
         run_grid(args.sets.split(","), [int(x) for x in args.sizes.split(",")],
                  [int(x) for x in args.seeds.split(",")], args.methods.split(","),
                  Path(args.results), Path(args.workdir))
