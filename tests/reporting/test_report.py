@@ -5,11 +5,11 @@ import io
 import json
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from chromium import ARTIFACTS, chromium_page, needs_chromium
 from conftest import train_tiny_multilabel, train_tiny_sms
 from test_cli import run_cli
 from textclf.evaluation.calibration import expected_calibration_error
@@ -209,41 +209,27 @@ def test_confused_pairs_are_the_largest_off_diagonal_cells():
 
 # --- in a real browser ------------------------------------------------------------------------
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 
-
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (apt-get install chromium failed or "
-                                              "is not possible here)")
+@needs_chromium
 @pytest.mark.parametrize("which", ["sms_run", "multilabel_run"])
 def test_report_renders_in_chromium_with_every_figure_loaded(which, request):
-    from playwright.sync_api import sync_playwright
-
     run = request.getfixturevalue(which)
-    ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / f"report_{which}.png"
     fetched = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
-            page.on("request", lambda r: fetched.append(r.url))
-            page.goto((run.path / "report.html").resolve().as_uri())
-            page.wait_for_load_state("load")
-            sizes = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, "
-                                  "i.naturalHeight, i.getBoundingClientRect().width])")
-            assert len(sizes) >= 7
-            for complete, w, h, shown in sizes:
-                assert complete and w > 300 and h > 150 and shown > 200   # none broken or collapsed
-            assert page.locator("#classes table tbody tr").count() == len(load_run(run.path).names)
-            assert page.locator("#mistakes table tbody tr").count() >= 1
-            assert page.locator("#setup table").count() >= 3   # hyperparameters, hardware, libraries
-            assert page.locator("nav a").count() == page.locator("section").count()
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    with chromium_page(viewport={"width": 1300, "height": 900}) as page:
+        page.on("request", lambda r: fetched.append(r.url))
+        page.goto((run.path / "report.html").resolve().as_uri())
+        page.wait_for_load_state("load")
+        sizes = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, "
+                              "i.naturalHeight, i.getBoundingClientRect().width])")
+        assert len(sizes) >= 7
+        for complete, w, h, shown in sizes:
+            assert complete and w > 300 and h > 150 and shown > 200   # none broken or collapsed
+        assert page.locator("#classes table tbody tr").count() == len(load_run(run.path).names)
+        assert page.locator("#mistakes table tbody tr").count() >= 1
+        assert page.locator("#setup table").count() >= 3   # hyperparameters, hardware, libraries
+        assert page.locator("nav a").count() == page.locator("section").count()
+        page.screenshot(path=str(shot), full_page=True)
     assert [u for u in fetched if not u.startswith(("data:", "file:"))] == []   # opens offline
     assert shot.stat().st_size > 20_000
 

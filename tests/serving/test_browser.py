@@ -4,18 +4,13 @@ Types a text, clicks Predict, reads the rendered label; saves a screenshot to
 test-artifacts/web_page.png. Skipped, with the reason, only when no chromium binary exists
 (`make test` installs it with apt-get when it can).
 """
-import shutil
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+from chromium import ARTIFACTS, chromium_page, needs_chromium
 
 
 def free_port() -> int:
@@ -53,33 +48,24 @@ def server(tiny_model_dir, tmp_path_factory):
     thread.join(10)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (apt-get install chromium failed or "
-                                              "is not possible here)")
+@needs_chromium
 def test_page_predicts_in_a_real_browser(server):
-    from playwright.sync_api import sync_playwright
-
     url, run = server
     import textclf
     expected = textclf.load(run.path, backend="torch").predict("win a free prize now call")["label"]
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(url + "/")
-            page.wait_for_function("document.getElementById('model').textContent.includes('task: binary')")
-            page.fill("#text", "win a free prize now call")
-            page.click("#go")
-            page.wait_for_selector("#label")
-            assert page.inner_text("#label").strip() == expected
-            assert page.locator(".bar-row").count() == 2
-            page.screenshot(path=str(ARTIFACTS / "web_page.png"), full_page=True)
-            # batch mode: a pasted list gives one table row per line
-            page.check("#batchmode")
-            page.fill("#lines", "see you at lunch\nurgent claim your cash reward\nthanks")
-            page.click("#go")
-            page.wait_for_selector("table")
-            assert page.locator("td.label").count() == 3
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        page.goto(url + "/")
+        page.wait_for_function("document.getElementById('model').textContent.includes('task: binary')")
+        page.fill("#text", "win a free prize now call")
+        page.click("#go")
+        page.wait_for_selector("#label")
+        assert page.inner_text("#label").strip() == expected
+        assert page.locator(".bar-row").count() == 2
+        page.screenshot(path=str(ARTIFACTS / "web_page.png"), full_page=True)
+        # batch mode: a pasted list gives one table row per line
+        page.check("#batchmode")
+        page.fill("#lines", "see you at lunch\nurgent claim your cash reward\nthanks")
+        page.click("#go")
+        page.wait_for_selector("table")
+        assert page.locator("td.label").count() == 3
     assert (ARTIFACTS / "web_page.png").stat().st_size > 1000

@@ -2,42 +2,34 @@
 highlighted; screenshot in test-artifacts/web_page_explain.png."""
 import pytest
 
-from test_browser import ARGS, ARTIFACTS, CHROMIUM, server  # noqa: F401  (the same uvicorn fixture)
+from chromium import ARTIFACTS, chromium_page, needs_chromium
+from test_browser import server  # noqa: F401  (the same uvicorn fixture)
 
 pytest.importorskip("captum", reason="captum is in the test extra (pip install -e '.[test]')")
 
 TEXT = "win a free prize now, call to claim"
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (apt-get install chromium failed or "
-                                              "is not possible here)")
+@needs_chromium
 def test_explain_toggle_highlights_words(server):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-
     url, _ = server
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(url + "/")
-            page.wait_for_function("document.getElementById('model').textContent.includes('task: binary')")
-            page.fill("#text", TEXT)
-            page.check("#explain")
-            page.click("#go")
-            page.wait_for_selector("#explanation .word")
-            words = page.locator("#explanation .word")
-            assert words.count() == len(TEXT.replace(",", " ,").split())   # the comma is a word too
-            label = page.inner_text("#label").strip()
-            assert f"why {label}" in page.inner_text("#explanation .legend")
-            box = page.inner_text("#explanation")
-            assert box.split("\n")[-1].strip() == TEXT          # the text itself, rebuilt from its pieces
-            assert "log-odds" in words.first.get_attribute("title")
-            page.screenshot(path=str(ARTIFACTS / "web_page_explain.png"), full_page=True)
-            page.uncheck("#explain")                 # off again: no explanation on the next prediction
-            page.click("#go")
-            page.wait_for_selector("#label")
-            assert page.locator("#explanation").count() == 0
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        page.goto(url + "/")
+        page.wait_for_function("document.getElementById('model').textContent.includes('task: binary')")
+        page.fill("#text", TEXT)
+        page.check("#explain")
+        page.click("#go")
+        page.wait_for_selector("#explanation .word")
+        words = page.locator("#explanation .word")
+        assert words.count() == len(TEXT.replace(",", " ,").split())   # the comma is a word too
+        label = page.inner_text("#label").strip()
+        assert f"why {label}" in page.inner_text("#explanation .legend")
+        box = page.inner_text("#explanation")
+        assert box.split("\n")[-1].strip() == TEXT          # the text itself, rebuilt from its pieces
+        assert "log-odds" in words.first.get_attribute("title")
+        page.screenshot(path=str(ARTIFACTS / "web_page_explain.png"), full_page=True)
+        page.uncheck("#explain")                 # off again: no explanation on the next prediction
+        page.click("#go")
+        page.wait_for_selector("#label")
+        assert page.locator("#explanation").count() == 0
     assert (ARTIFACTS / "web_page_explain.png").stat().st_size > 1000
