@@ -53,6 +53,7 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(8, ge=1)          # 8 / 16 / 32 measured on SMS + Mishra validation, see docs/experiments.md
     eval_batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(1e-4, gt=0)
+    head_lr_scale: float = Field(1.0, gt=0)   # the new classification head learns at learning_rate x this
     weight_decay: float = 0.01
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     class_weights: Literal["auto", "none", "balanced", "sqrt"] = "auto"

@@ -25,9 +25,10 @@ from textclf.training.sampler import DistributedMixedLengthBatches, MixedLengthS
 class ClassifierTrainer(Trainer):
     def __init__(self, *args, loss_kind: str = "ce", class_weight: list[float] | None = None,
                  focal_gamma: float = 2.0, length_grouping: bool = True, multi_label: bool = False,
-                 strata: list[int] | None = None, label_smoothing: float = 0.0, **kwargs):
+                 strata: list[int] | None = None, label_smoothing: float = 0.0,
+                 head_lr_scale: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
-        self.label_smoothing = label_smoothing
+        self.label_smoothing, self.head_lr_scale = label_smoothing, head_lr_scale
         self.loss_kind, self.focal_gamma, self.length_grouping = loss_kind, focal_gamma, length_grouping
         self.multi_label, self.strata = multi_label, strata
         self.class_weight = None if class_weight is None else torch.tensor(class_weight)
@@ -39,6 +40,15 @@ class ClassifierTrainer(Trainer):
                                    weight=self.class_weight, gamma=self.focal_gamma,
                                    multi_label=self.multi_label, label_smoothing=self.label_smoothing)
         return (loss, outputs) if return_outputs else loss
+
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer, with the parameters outside the pretrained base (the new
+        classification head) at learning_rate x head_lr_scale."""
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        if fresh and self.head_lr_scale != 1.0:
+            scale_head_learning_rate(optimizer, self.model if model is None else model, self.head_lr_scale)
+        return optimizer
 
     def _epoch(self) -> int:
         """The epoch about to start (or resumed in): the Trainer's count, not the sampler's own."""
@@ -71,6 +81,28 @@ class ClassifierTrainer(Trainer):
             ds, batch_sampler=batches, collate_fn=self.data_collator,
             num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory))
         return pass_through(loader, batches)
+
+
+def head_parameters(model) -> set[int]:
+    """ids of the parameters outside the model's pretrained base (its new head)."""
+    prefix = model.base_model_prefix + "."
+    return {id(p) for name, p in model.named_parameters() if not name.startswith(prefix)}
+
+
+def scale_head_learning_rate(optimizer, model, scale: float) -> None:
+    """Split each parameter group into base and head, the head's learning rate times `scale`
+    (before the first step and before the scheduler reads the groups' rates)."""
+    head = head_parameters(model)
+    groups = []
+    for group in optimizer.param_groups:
+        for in_head in (False, True):
+            params = [p for p in group["params"] if (id(p) in head) == in_head]
+            if params:
+                groups.append({**group, "params": params,
+                               "lr": group["lr"] * (scale if in_head else 1.0)})
+    optimizer.param_groups.clear()
+    for group in groups:
+        optimizer.add_param_group(group)
 
 
 def pass_through(loader, batches):
@@ -143,7 +175,7 @@ def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir:
         compute_metrics=compute_metrics, callbacks=own + list(callbacks or []),
         loss_kind=cfg.loss, class_weight=class_weight, focal_gamma=cfg.focal_gamma,
         length_grouping=cfg.length_grouping, multi_label=labels.multi_label, strata=strata,
-        label_smoothing=cfg.label_smoothing,
+        label_smoothing=cfg.label_smoothing, head_lr_scale=cfg.head_lr_scale,
     )
     trainer.remove_callback(ProgressCallback)
     if sys.stderr.isatty():   # a log file gets the epoch lines alone, not a bar redrawn per step
