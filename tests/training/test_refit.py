@@ -72,6 +72,9 @@ def test_refit_trains_on_train_and_validation_for_the_kept_epochs(sms_runs):
     assert record["seed"] == first["seed"] and record["seconds"] > 0
     assert [round(e["epoch"]) for e in record["epoch_lines"]] == list(range(1, record["epochs"] + 1))
     assert all("val_f1_positive" not in e for e in record["epoch_lines"])   # no evaluation
+    said = f"refit on train + validation ({record['rows']} rows) for {record['epochs']} epoch"
+    assert said in (refit.path / "report.md").read_text() and said not in (plain.path / "report.md").read_text()
+    assert "refit on train + validation" in (refit.path / "report.html").read_text()
 
 
 def test_refit_model_is_saved_with_the_validation_decisions(sms_runs):
@@ -231,3 +234,27 @@ def test_tune_refuses_refit(sms_csv, tmp_path):
     cfg = TrainConfig(data=DataConfig(train=str(sms_csv)), refit=True)
     with pytest.raises(TextclfError, match="refit"):
         tune(cfg, trials=1, output=tmp_path / "tune", quiet=True)
+
+
+def test_two_gloo_processes_refit_together(tiny_model_dir, tmp_path):
+    """torchrun: every process trains the refit, rank 0 alone reports and writes the run."""
+    import subprocess
+
+    data = write_sms_csv(tmp_path / "sms.csv")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                           "2", "-m", "textclf", "train", str(data), "--model", str(tiny_model_dir),
+                           "--epochs", "3", "--lr", "1e-2", "--freeze", "none", "--max-length", "32",
+                           "--no-baseline", "--batch-size", "4", "--refit", "-o", str(tmp_path / "two")],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    record = metrics["training"]["refit"]
+    assert proc.stdout.count("refitting on train + validation") == 1
+    epoch_lines = [line for line in proc.stdout.splitlines() if line.startswith("epoch ")]
+    assert len(epoch_lines) == len(metrics["training"]["epochs"]) + record["epochs"]
+    rows = _split_rows(_config(tiny_model_dir, data, tmp_path / "two"))
+    assert record["rows"] == rows["train"] + rows["validation"]
+    assert not list(tmp_path.glob(".two.partial*"))
+
+    from textclf.api import Run
+    _predictor_matches_predictions(Run(tmp_path / "two", metrics))
