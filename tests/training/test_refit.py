@@ -258,3 +258,20 @@ def test_two_gloo_processes_refit_together(tiny_model_dir, tmp_path):
 
     from textclf.api import Run
     _predictor_matches_predictions(Run(tmp_path / "two", metrics))
+
+
+def test_refit_without_a_labelled_test_split_is_refused(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    """Test metrics would be computed on validation, which the refit trains on: one sentence, exit 2."""
+    from textclf.cli import main
+
+    data = write_sms_csv(tmp_path / "sms.csv")
+    texts = tmp_path / "texts.csv"
+    pd.read_csv(data)[["message"]].head(20).to_csv(texts, index=False)
+    monkeypatch.setattr(sys, "argv", ["textclf", "train", str(data), "--test", str(texts),
+                                      "--model", str(tiny_model_dir), "--output", str(tmp_path / "run"),
+                                      "--refit"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "no labels" in err and "--refit" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run.partial*"))

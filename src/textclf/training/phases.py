@@ -87,6 +87,11 @@ def read_data(cfg):
     from textclf.models.base import load_tokenizer
 
     data = prepare(cfg.data, seed=cfg.seed)
+    if cfg.refit and data.test_is_validation:
+        from textclf.errors import DataError
+        raise DataError(f"--refit trains on the validation split, and the test file {cfg.data.test} has "
+                        "no labels, so the test metrics would be computed on rows the model learnt; "
+                        "give a labelled --test file or drop --refit.")
     return data, data_report(data, load_tokenizer(cfg.model), cfg.max_length)
 
 
