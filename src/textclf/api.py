@@ -48,7 +48,7 @@ def train(cfg: TrainConfig, *, quiet: bool = False, say=None, callbacks=None) ->
     alone reads the data, writes the run and gets the Run, the others get None. A run is built
     in `.<name>.partial` beside its output and renamed into place when complete; an interrupted
     one stays there and `cfg.resume` continues it."""
-    from textclf.training import distributed, phases
+    from textclf.training import distributed, phases, refit
 
     distributed.start()
     main = distributed.is_main()
@@ -63,9 +63,11 @@ def train(cfg: TrainConfig, *, quiet: bool = False, say=None, callbacks=None) ->
     distributed.on_main(phases.start_run, work, cfg, data)
     prep = phases.prepare_data(cfg, data, report)
     fitted = phases.fit(cfg, prep, work, say, callbacks=callbacks)
+    refitted = refit.refit(cfg, prep, fitted, work, say)   # cfg.refit: on train + validation
     if not main:
         return None
     decided = phases.calibrate_and_decide(cfg, prep, fitted.model, say)
+    fitted, decided = refit.adopt(cfg, prep, fitted, decided, refitted)
     metrics = phases.score_test(cfg, prep, fitted, decided, say)
     phases.write_run(work, final.name, cfg, prep, fitted, decided, metrics)
     finish_run(work, final, say=say)   # environment.json, report.html, model card

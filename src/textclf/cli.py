@@ -124,6 +124,9 @@ def train(
     restarts: Optional[int] = typer.Option(None, "--restarts",
                                            help=_with_default("Train N times (init seeds seed..seed+N-1, same split) "
                                                 "and keep the best on validation; for small sets.", "restarts")),
+    refit: Optional[bool] = typer.Option(None, "--refit/--no-refit",
+                                         help=_with_default("Then train again on train + validation for the kept "
+                                              "epoch count, keeping validation's temperature and thresholds; for small sets.", "refit")),
     grad_accum: Optional[int] = typer.Option(None, "--grad-accum", help=_with_default("Gradient accumulation steps.", "grad_accum")),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
                                                 help="Recompute activations in the backward pass (less memory)."),
@@ -157,7 +160,7 @@ def train(
                  max_length=max_length, class_weights=class_weights, loss=loss,
                  label_smoothing=label_smoothing, freeze=freeze,
                  unfreeze_last=unfreeze_last, early_stopping_patience=patience, seed=seed, restarts=restarts,
-                 long_text=long_text, stride=stride, aggregate=aggregate, grad_accum=grad_accum,
+                 refit=refit, long_text=long_text, stride=stride, aggregate=aggregate, grad_accum=grad_accum,
                  save_steps=save_steps, save_minutes=save_minutes,
                  trainer_args=parse_trainer_args(trainer_arg) or None)
     flags = {k: v for k, v in flags.items() if v is not None}

@@ -76,6 +76,7 @@ class TrainConfig(BaseModel):
     tune_threshold: bool = True               # binary: a validation-tuned threshold, used only where it helps held-out data
     seed: int = 42
     restarts: int = Field(1, ge=1, le=100)   # train with seeds seed..seed+N-1 on one split, keep the best on validation
+    refit: bool = False                       # then train again on train + validation for the kept epoch count
     baseline: bool = True
     overwrite: bool = False
     resume: bool = False                      # continue the interrupted run at `output`

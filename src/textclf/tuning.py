@@ -275,6 +275,9 @@ def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: 
     (a trial running when it expires is finished). Returns best.json's content."""
     from textclf.data.prepare import prepare
 
+    if cfg.refit:
+        raise TextclfError("refit is a setting of train, not tune: trials are compared on validation, "
+                           "which a refit trains on; train the chosen settings with --refit.")
     optuna = _need_optuna()
     say = (lambda *a, **k: None) if quiet else console.print
     space = load_space(None) if space is None else space

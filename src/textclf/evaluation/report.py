@@ -85,6 +85,15 @@ def calibration_line(cal: dict) -> str:
             f"on validation, {cal['ece_test_before']:.4f} -> {cal['ece_test_after']:.4f} on test.")
 
 
+def refit_sentence(refit: dict | None) -> str:
+    """' Then refit on ...' for a run whose model was trained again on train + validation; else ''."""
+    if not refit:
+        return ""
+    return (f" The saved model was then refit on train + validation ({refit['rows']} rows) for "
+            f"{refit['epochs']} epoch{'s' if refit['epochs'] != 1 else ''} ({refit['seconds']:.0f} s), "
+            "with the temperature and thresholds chosen on validation.")
+
+
 def decision_line(d: dict) -> str:
     """One sentence on the binary decision threshold: tuned and used, or 0.5 kept."""
     metric = "macro-F1" if d["metric"] == "macro_f1" else f"{d['label']} F1"
@@ -116,7 +125,7 @@ def run_report(name: str, cfg, metrics: dict, data_report: dict) -> str:
 
 Base model `{cfg.model}`, task **{model_m['task']}**, trained on `{cfg.data.train}`.
 Best epoch {t['best_epoch']} of {t['epochs_run']:g} by validation {model_m['primary_metric']}
-({t['best_valid']:.4f}); training took {t['seconds']:.0f} s.
+({t['best_valid']:.4f}); training took {t['seconds']:.0f} s.{refit_sentence(t.get('refit'))}
 
 ## Test split ({model_m['n']} rows){scored_on}
 

@@ -308,6 +308,10 @@ def training_section(run: RunFiles) -> str:
              ["training texts", f"{_num(t.get('train_rows'))} ({_num(t.get('train_windows'))} windows)"],
              ["samples/s (mean over epochs)", f"{np.mean(rates):.1f}" if rates else "–"],
              ["seed", t.get("seed", "–")]]
+    if t.get("refit"):
+        r = t["refit"]
+        facts.append(["refit on train + validation", f"{r['epochs']} epochs on {r['rows']} texts, "
+                                                     f"{_duration(r['seconds'])}"])
     html += table(["", ""], facts)
     if epochs:
         key = f"val_{metric}"

@@ -75,10 +75,11 @@ def device_precision() -> dict[str, bool]:
     return precision_args(cuda, bf16, tf32)
 
 
-def training_arguments(cfg, output_dir: str, metric: str):
+def training_arguments(cfg, output_dir: str, metric: str, evaluate: bool = True):
     """textclf's TrainingArguments: evaluation and a checkpoint every epoch (more checkpoints
     come from the Checkpoints callback), the best epoch on validation restored at the end;
-    then the device's precision; then the user's trainer_args, which win."""
+    then the device's precision; then the user's trainer_args, which win. `evaluate` False:
+    no evaluation at all, the last epoch's model is the result."""
     import torch
     from transformers import TrainingArguments
 
@@ -117,6 +118,8 @@ def training_arguments(cfg, output_dir: str, metric: str):
         args["activation_checkpointing" if "activation_checkpointing" in names
              else "gradient_checkpointing"] = True
     args.update(cfg.trainer_args)
+    if not evaluate:
+        args.update(eval_strategy="no", load_best_model_at_end=False, metric_for_best_model=None)
     try:
         return TrainingArguments(**args)
     except (ValueError, TypeError) as exc:   # e.g. a trainer_args value the Trainer refuses

@@ -14,9 +14,10 @@ class QuietProgress(ProgressCallback):
 
 
 class EpochSummary(TrainerCallback):
-    """Prints `epoch 1/3  loss 0.213  val f1_positive 0.951  41.2 samples/s  95s` per evaluation."""
+    """Prints `epoch 1/3  loss 0.213  val f1_positive 0.951  41.2 samples/s  95s` per evaluation;
+    with no metric (training without evaluation) the same line without `val` per epoch end."""
 
-    def __init__(self, metric: str, train_size: int, print_fn=print):
+    def __init__(self, metric: str | None, train_size: int, print_fn=print):
         self.metric, self.train_size, self.print = metric, train_size, print_fn
         self.epoch_start = None
         self.losses: list[float] = []
@@ -45,16 +46,25 @@ class EpochSummary(TrainerCallback):
             self.losses.append(float(logs["loss"]))
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if not metrics or self.epoch_start is None:
+        if not metrics or self.metric is None:
+            return
+        self._epoch_line(args, state, metrics.get(f"eval_{self.metric}", float("nan")))
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.metric is None:
+            self._epoch_line(args, state, None)
+
+    def _epoch_line(self, args, state, value: float | None) -> None:
+        if self.epoch_start is None:
             return
         seconds = time.perf_counter() - self.epoch_start
         loss = sum(self.losses) / len(self.losses) if self.losses else float("nan")
-        value = metrics.get(f"eval_{self.metric}", float("nan"))
-        line = {"epoch": round(state.epoch or 0, 2), "train_loss": loss,
-                f"val_{self.metric}": value, "samples_per_s": self.train_size / max(seconds, 1e-9),
-                "seconds": seconds}
+        line = {"epoch": round(state.epoch or 0, 2), "train_loss": loss}
+        if value is not None:
+            line[f"val_{self.metric}"] = value
+        line.update(samples_per_s=self.train_size / max(seconds, 1e-9), seconds=seconds)
         self.lines.append(line)
         self.epoch_start, self.losses = None, []   # this epoch is done; a checkpoint now starts the next
+        val = f"val {self.metric} {value:.4f}  " if value is not None else ""
         self.print(f"epoch {line['epoch']:g}/{args.num_train_epochs:g}  loss {loss:.4f}  "
-                   f"val {self.metric} {value:.4f}  {line['samples_per_s']:.1f} samples/s  "
-                   f"{seconds:.0f}s")
+                   f"{val}{line['samples_per_s']:.1f} samples/s  {seconds:.0f}s")

@@ -2,8 +2,10 @@
 
     prepare_data -> fit -> calibrate_and_decide -> score_test -> write_run
 
-`fit` is the only phase that runs on every process of a multi-process launch; the others run on
-rank 0. `fit` keeps its progress in the work dir (the run's `.<name>.partial`), so a killed run
+with `refit` (textclf.training.refit, TrainConfig.refit) training again on train + validation
+after `fit` and its model taking the first one's place before `score_test`. `fit` and the refit's
+training are the only phases that run on every process of a multi-process launch; the others run
+on rank 0. Both keep their progress in the work dir (the run's `.<name>.partial`), so a killed run
 continues where its last complete checkpoint left it.
 """
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Fitted:
     seconds: float
     kept: int = 0
     restarts: list = field(default_factory=list)   # per restart: seed, best_valid, best_epoch
+    refit: dict | None = None    # set when `model` was trained again on train + validation
 
 
 @dataclass
@@ -84,6 +87,11 @@ def read_data(cfg):
     from textclf.models.base import load_tokenizer
 
     data = prepare(cfg.data, seed=cfg.seed)
+    if cfg.refit and data.test_is_validation:
+        from textclf.errors import DataError
+        raise DataError(f"--refit trains on the validation split, and the test file {cfg.data.test} has "
+                        "no labels, so the test metrics would be computed on rows the model learnt; "
+                        "give a labelled --test file or drop --refit.")
     return data, data_report(data, load_tokenizer(cfg.model), cfg.max_length)
 
 
@@ -91,23 +99,28 @@ def prepare_data(cfg, data, report) -> TrainingData:
     """Targets, class weights and the encoded train/validation sets for the Trainer."""
     from textclf.data.features import encode
     from textclf.models.base import load_tokenizer
-    from textclf.training.losses import class_weights, pos_weights
     from textclf.training.trainer import strata_of, to_dataset
 
     labels = data.labels
     tokenizer = load_tokenizer(cfg.model)
     tr, va = data.splits["train"], data.splits["validation"]
     y = {s: targets(labels, data.splits[s], s) for s in data.splits}
-    if labels.multi_label:
-        weights = pos_weights(y["train"], cfg.class_weights)
-    else:
-        weights = class_weights(y["train"].tolist(), len(labels.names), cfg.class_weights)
+    weights = loss_weights(labels, y["train"], cfg.class_weights)
     enc = dict(max_length=cfg.max_length, long_text=cfg.long_text, stride=cfg.stride)
     train_ds, _ = to_dataset(encode(tokenizer, tr.texts, tr.pairs, **enc), y["train"])
     valid_ds, valid_doc = to_dataset(encode(tokenizer, va.texts, va.pairs, **enc), y["validation"],
                                      sort_by_length=True)
     strata = strata_of(np.asarray(train_ds["labels"])) if labels.multi_label else None
     return TrainingData(data, report, tokenizer, y, weights, train_ds, valid_ds, valid_doc, strata, enc)
+
+
+def loss_weights(labels, y, how: str) -> list | None:
+    """The loss's class weights (single-label) or positive weights (multi-label) for targets `y`."""
+    from textclf.training.losses import class_weights, pos_weights
+
+    if labels.multi_label:
+        return pos_weights(y, how)
+    return class_weights(y.tolist(), len(labels.names), how)
 
 
 def describe(prep: TrainingData, counts: dict) -> str:
@@ -172,8 +185,6 @@ def _finish_restart(work: Path, book: dict, k: int, record: dict, model, better:
 
 def _fit_one(cfg, prep: TrainingData, model, work: Path, k: int, seed: int, say, callbacks):
     """Train restart k to its end (from its last complete checkpoint, if any): (trainer, seconds)."""
-    from textclf.models.base import quiet_transformers
-    from textclf.training.checkpoints import Checkpoints, resume_point
     from textclf.training.trainer import build_trainer, doc_metric
 
     folder = work / CHECKPOINTS / f"restart-{k}"
@@ -183,6 +194,15 @@ def _fit_one(cfg, prep: TrainingData, model, work: Path, k: int, seed: int, say,
         labels, str(folder), prep.weights,
         doc_metric(labels, prep.y["validation"], prep.valid_doc, cfg.aggregate),
         strata=prep.strata, print_fn=say, callbacks=callbacks)
+    return trainer, train_resumably(trainer, folder, say)
+
+
+def train_resumably(trainer, folder: Path, say) -> float:
+    """Run `trainer` to its end, from its newest complete checkpoint in `folder` if there is one
+    (every process calls this): the seconds trained, earlier processes' included."""
+    from textclf.models.base import quiet_transformers
+    from textclf.training.checkpoints import Checkpoints, resume_point
+
     ckpt, saved = distributed.on_main(resume_point, folder)
     clock = next(c for c in trainer.callback_handler.callbacks if isinstance(c, Checkpoints))
     if ckpt is not None:
@@ -193,7 +213,7 @@ def _fit_one(cfg, prep: TrainingData, model, work: Path, k: int, seed: int, say,
             trainer.args.max_steps = saved["global_step"]
     with quiet_transformers(warnings=True), clock.running():   # no 'Writing model shards' bars
         trainer.train(resume_from_checkpoint=ckpt)
-    return trainer, clock.seconds()
+    return clock.seconds()
 
 
 def fit(cfg, prep: TrainingData, work: Path, say, callbacks=None) -> Fitted | None:
@@ -355,6 +375,8 @@ def score_test(cfg, prep: TrainingData, fitted: Fitted, decided: Decided, say) -
                            "batch_size": effective_batch(cfg)}
     if cfg.restarts > 1:
         metrics["training"]["restarts"] = fitted.restarts
+    if fitted.refit is not None:
+        metrics["training"]["refit"] = fitted.refit
     metrics["data"] = prep.report
     return metrics
 

@@ -162,13 +162,15 @@ def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir:
                   class_weight, compute_metrics, strata=None, print_fn=print,
                   callbacks=None) -> tuple[ClassifierTrainer, EpochSummary]:
     """The Trainer for one fit; `callbacks` are added to textclf's own (early stopping,
-    checkpoints, progress)."""
+    checkpoints, progress). `valid_ds` None: no evaluation and no early stopping, the model of
+    the last epoch is the result."""
     metric = labels.primary_metric
-    args = training_arguments(cfg, output_dir, metric)
+    evaluate = valid_ds is not None
+    args = training_arguments(cfg, output_dir, metric, evaluate=evaluate)
     own = []
-    if cfg.early_stopping_patience:
+    if cfg.early_stopping_patience and evaluate:
         own.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    summary = EpochSummary(metric, len(train_ds), print_fn=print_fn)
+    summary = EpochSummary(metric if evaluate else None, len(train_ds), print_fn=print_fn)
     trainer = ClassifierTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=valid_ds,
         data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
