@@ -12,6 +12,8 @@ Rules: 0.5        every label at 0.5
                   validation positives keep 0.5)
        heldout    per label, the fitted threshold only where it beat 0.5 on held-out halves of
                   validation (textclf.evaluation.thresholds.tune_binary_threshold)
+       heldout-capped  heldout, refusing a threshold that predicts a label for more than twice
+                  the validation texts that have it (0.5 stays)
        shrink-K   per label, 0.5 + n/(n+K) * (fit - 0.5), n = the label's validation positives
        global     one threshold for every label, the micro-F1-maximising one
        global-heldout  that one threshold only where it beat 0.5 on held-out halves (textclf's rule)
@@ -89,6 +91,15 @@ def global_plus_label(y, p, repeats: int = 10, seed: int = 0) -> np.ndarray:
     return t
 
 
+def capped_threshold(y_j, p_j, cap: float = 2.0) -> float:
+    """heldout, but a threshold that predicts the label for more than `cap` times the texts that
+    have it (on validation) is refused: 0.5 stays."""
+    from textclf.evaluation.thresholds import tune_binary_threshold
+
+    t = tune_binary_threshold(y_j, p_j)["threshold"]
+    return t if (p_j >= t).mean() <= cap * max(y_j.mean(), 1 / len(y_j)) else 0.5
+
+
 def rule_thresholds(rule: str, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     from textclf.evaluation.thresholds import GRID, f1_at, fit_thresholds, tune_binary_threshold
 
@@ -99,6 +110,8 @@ def rule_thresholds(rule: str, y: np.ndarray, p: np.ndarray) -> np.ndarray:
         return np.asarray(fit_thresholds(y, p))
     if rule == "heldout":
         return np.array([tune_binary_threshold(y[:, j], p[:, j])["threshold"] for j in range(n_labels)])
+    if rule == "heldout-capped":
+        return np.array([capped_threshold(y[:, j], p[:, j]) for j in range(n_labels)])
     if rule.startswith("shrink-"):
         k = float(rule.split("-", 1)[1])
         n = y.sum(0)
@@ -124,7 +137,7 @@ def scores(y: np.ndarray, p: np.ndarray, t: np.ndarray) -> dict:
             "labels_per_text": float(pred.sum(1).mean())}
 
 
-RULES = ("0.5", "fit", "heldout", "shrink-10", "shrink-30", "global", "global-heldout", "global+label")
+RULES = ("0.5", "fit", "heldout", "heldout-capped", "shrink-10", "shrink-30", "global", "global-heldout", "global+label")
 
 
 def compare(npz: Path, fit_sizes: list[int], repeats: int, seed: int = 0) -> dict:
