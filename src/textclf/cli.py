@@ -103,6 +103,9 @@ def train(
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Run directory (default: runs/<data name>)."),
     config: Optional[str] = typer.Option(None, "--config", help="YAML TrainConfig; flags given here override it."),
     epochs: Optional[float] = typer.Option(None, "--epochs", help=_with_default("", "epochs")),
+    min_steps: Optional[int] = typer.Option(None, "--min-steps",
+                                            help=_with_default("Small sets: more epochs, so training takes at least "
+                                                 "this many optimizer steps (0 = off).", "min_steps")),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help=_with_default("Examples per batch on each device.", "batch_size")),
     learning_rate: Optional[float] = typer.Option(None, "--lr", "--learning-rate",
                                                   help=_with_default("", "learning_rate")),
@@ -156,7 +159,7 @@ def train(
                      normalize_labels, positive_label, text_pair_col, label_cols, label_sep,
                      label_names, task, split_col, split_map, label_map)
     flags = dict(output=output, model=model if model != "default" or not config else None,
-                 epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                 epochs=epochs, min_steps=min_steps, batch_size=batch_size, learning_rate=learning_rate,
                  max_length=max_length, class_weights=class_weights, loss=loss,
                  label_smoothing=label_smoothing, freeze=freeze,
                  unfreeze_last=unfreeze_last, early_stopping_patience=patience, seed=seed, restarts=restarts,

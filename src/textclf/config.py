@@ -50,6 +50,7 @@ class TrainConfig(BaseModel):
     model: str = "default"
     max_length: int = Field(128, ge=8, le=8192)
     epochs: float = Field(5, gt=0)
+    min_steps: int = Field(0, ge=0)           # small sets: more epochs, so training takes at least this many steps
     batch_size: int = Field(8, ge=1)          # 8 / 16 / 32 measured on SMS + Mishra validation, see docs/experiments.md
     eval_batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(1e-4, gt=0)

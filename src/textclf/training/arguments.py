@@ -2,6 +2,7 @@
 user's `trainer_args` passthrough (any TrainingArguments field textclf has no setting for)."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from textclf.training.distributed import world_size
@@ -73,6 +74,16 @@ def device_precision() -> dict[str, bool]:
     bf16 = cuda and torch.cuda.is_bf16_supported()
     tf32 = cuda and torch.cuda.get_device_capability()[0] >= 8
     return precision_args(cuda, bf16, tf32)
+
+
+def scheduled_epochs(cfg, n_examples: int) -> float:
+    """cfg.epochs, raised to whole epochs where an epoch of `n_examples` is so short that training
+    would take fewer than cfg.min_steps optimizer steps (small training sets)."""
+    per_step = cfg.batch_size * world_size() * cfg.grad_accum
+    steps_per_epoch = max(1, math.ceil(n_examples / per_step))
+    if cfg.min_steps and cfg.epochs * steps_per_epoch < cfg.min_steps:
+        return float(math.ceil(cfg.min_steps / steps_per_epoch))
+    return cfg.epochs
 
 
 def training_arguments(cfg, output_dir: str, metric: str, evaluate: bool = True):

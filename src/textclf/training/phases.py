@@ -220,7 +220,14 @@ def fit(cfg, prep: TrainingData, work: Path, say, callbacks=None) -> Fitted | No
     """Train cfg.restarts models (init seeds seed..seed+N-1, one split) and keep the best on
     validation; restarts finished before an interruption are not trained again. Every process
     trains; rank 0 gets the Fitted, the others None."""
+    from textclf.training.arguments import scheduled_epochs
+
     labels, metric = prep.labels, prep.labels.primary_metric
+    epochs = scheduled_epochs(cfg, len(prep.train_ds))
+    if epochs != cfg.epochs:
+        say(f"small training set: up to {epochs:g} epochs, so training takes at least "
+            f"{cfg.min_steps} steps (--min-steps)")
+        cfg = cfg.model_copy(update={"epochs": epochs})
     book = distributed.broadcast(runs.read_json(work / RESTARTS) if (work / RESTARTS).exists()
                                  else {"done": [], "kept": None})
     kept_model = None

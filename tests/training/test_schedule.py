@@ -1,4 +1,4 @@
-"""The classification head's own learning rate (head_lr_scale)."""
+"""The classification head's own learning rate (head_lr_scale) and the epochs of small sets (min_steps)."""
 import pytest
 
 
@@ -35,3 +35,26 @@ def test_scheduler_follows_the_scaled_rates(tiny_model_dir, tmp_path):
     trainer.create_optimizer_and_scheduler(num_training_steps=10)
     assert sorted(trainer.lr_scheduler.base_lrs) == pytest.approx(sorted(g["initial_lr"] for g in trainer.optimizer.param_groups))
     assert max(trainer.lr_scheduler.base_lrs) == pytest.approx(20 * min(trainer.lr_scheduler.base_lrs))
+
+
+def _cfg(**kw):
+    from textclf.config import DataConfig, TrainConfig
+    return TrainConfig(data=DataConfig(train="x.csv"), **kw)
+
+
+def test_small_sets_get_the_epochs_that_make_min_steps_and_large_ones_keep_theirs():
+    from textclf.training.arguments import scheduled_epochs
+
+    cfg = _cfg(epochs=5, batch_size=8, min_steps=500)
+    assert scheduled_epochs(cfg, 250) == 16          # 32 steps an epoch: 16 x 32 = 512 >= 500
+    assert scheduled_epochs(cfg, 1000) == 5          # 125 steps an epoch: 5 already make 625
+    assert scheduled_epochs(_cfg(epochs=5, batch_size=8, min_steps=0), 250) == 5      # off
+    assert scheduled_epochs(_cfg(epochs=5, batch_size=8, grad_accum=4, min_steps=500), 1000) == 16
+
+
+def test_a_small_run_trains_the_scheduled_epochs(tiny_model_dir, tmp_path):
+    from conftest import train_tiny_sms
+
+    run, _ = train_tiny_sms(tiny_model_dir, tmp_path, min_steps=40)
+    lines = run.metrics["training"]["epochs"]
+    assert run.metrics["training"]["epochs_run"] > 2 and len(lines) == round(run.metrics["training"]["epochs_run"])
