@@ -176,7 +176,7 @@ def _multilabel_detail(metrics: dict, run: Path, test) -> dict:
 
     table = pd.read_csv(run / "test_predictions.csv")
     cols = [c for c in table.columns if c.startswith("prob_")]
-    space = LabelSpace.from_label_sets(_labels_of(test, True), names=[c[len("prob_"):] for c in cols])
+    space = LabelSpace(names=tuple(c[len("prob_"):] for c in cols), multi_label=True)   # test may lack a label
     y = np.asarray(space.encode(_labels_of(test, True)))
     probs = table[cols].to_numpy()
     at_half = (probs >= 0.5).astype(int)
