@@ -68,9 +68,10 @@ def train_tiny_sms(model_dir: Path, workdir: Path, **overrides):
     from textclf.config import DataConfig, TrainConfig
 
     p = write_sms_csv(workdir / "sms.csv")
+    settings = dict(epochs=2, batch_size=8, learning_rate=5e-4, max_length=32, early_stopping_patience=0,
+                    refit=False)   # the default refit of small sets: tests/training/test_refit.py
     cfg = TrainConfig(data=DataConfig(train=str(p)), model=str(model_dir), output=str(workdir / "run"),
-                      epochs=2, batch_size=8, learning_rate=5e-4, max_length=32, early_stopping_patience=0,
-                      **overrides)
+                      **{**settings, **overrides})
     return textclf.train(cfg, quiet=True), p
 
 
@@ -86,7 +87,7 @@ def train_tiny_multilabel(model_dir: Path, workdir: Path):
     names.write_text("\n".join(EMOTIONS))
     cfg = TrainConfig(data=DataConfig(train=str(p), label_names=str(names)), model=str(model_dir),
                       output=str(workdir / "run"), epochs=2, batch_size=16, learning_rate=5e-4,
-                      max_length=32, early_stopping_patience=0)
+                      max_length=32, early_stopping_patience=0, refit=False)
     return textclf.train(cfg, quiet=True), p
 
 
@@ -103,7 +104,8 @@ def tiny_config(tiny_model_dir, tmp_path):
     def make(train, **kw):
         data = DataConfig(train=str(train), **kw.pop("data", {}))
         base = dict(model=str(tiny_model_dir), output=str(tmp_path / "run"), epochs=2,
-                    batch_size=8, learning_rate=5e-4, max_length=32, early_stopping_patience=0)
+                    batch_size=8, learning_rate=5e-4, max_length=32, early_stopping_patience=0,
+                    refit=False)   # the default refit of small sets: tests/training/test_refit.py
         base.update(kw)
         return TrainConfig(data=data, **base)
     return make

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from textclf.config import REFIT_BELOW
 from textclf.errors import TextclfError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -102,10 +103,11 @@ def train(
     model: str = MODEL,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Run directory (default: runs/<data name>)."),
     config: Optional[str] = typer.Option(None, "--config", help="YAML TrainConfig; flags given here override it."),
-    epochs: Optional[float] = typer.Option(None, "--epochs", help=_with_default("", "epochs")),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help=escape("Epochs [default: 5, more for small sets "
+                                                                          "(see --min-steps)].")),
     min_steps: Optional[int] = typer.Option(None, "--min-steps",
-                                            help=_with_default("Small sets: more epochs, so training takes at least "
-                                                 "this many optimizer steps (0 = off).", "min_steps")),
+                                            help=_with_default("Without --epochs: small sets train more epochs, so "
+                                                 "that training takes at least this many optimizer steps (0 = off).", "min_steps")),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help=_with_default("Examples per batch on each device.", "batch_size")),
     learning_rate: Optional[float] = typer.Option(None, "--lr", "--learning-rate",
                                                   help=_with_default("", "learning_rate")),
@@ -128,8 +130,10 @@ def train(
                                            help=_with_default("Train N times (init seeds seed..seed+N-1, same split) "
                                                 "and keep the best on validation; for small sets.", "restarts")),
     refit: Optional[bool] = typer.Option(None, "--refit/--no-refit",
-                                         help=_with_default("Then train again on train + validation for the kept "
-                                              "epoch count, keeping validation's temperature and thresholds; for small sets.", "refit")),
+                                         help=escape("Then train again on train + validation for the kept epoch count, "
+                                                   "keeping validation's temperature and thresholds [default: when "
+                                                   f"the training split has fewer than {REFIT_BELOW} rows and the test "
+                                                   "split is labelled].")),
     grad_accum: Optional[int] = typer.Option(None, "--grad-accum", help=_with_default("Gradient accumulation steps.", "grad_accum")),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
                                                 help="Recompute activations in the backward pass (less memory)."),

@@ -38,6 +38,12 @@ class DataConfig(BaseModel):
     label_map: dict[str, str] | None = None   # rename/merge labels, e.g. NEUTRAL -> not_entailment
 
 
+DEFAULT_EPOCHS = 5
+# refit None (the default) refits training splits with fewer rows than this (test split labelled);
+# measured with nested validation at 250 training rows, see docs/experiments.md
+REFIT_BELOW = 500
+# DEFAULT_EPOCHS and min_steps 500 (epochs None) were measured the same way
+
 # settings that say how or where a run is carried out, not what it trains: they may change on --resume
 RUN_CONTROL = {"output", "overwrite", "resume", "save_steps", "save_minutes", "save_total_limit"}
 
@@ -49,8 +55,8 @@ class TrainConfig(BaseModel):
     output: str = "runs/latest"
     model: str = "default"
     max_length: int = Field(128, ge=8, le=8192)
-    epochs: float = Field(5, gt=0)
-    min_steps: int = Field(0, ge=0)           # small sets: more epochs, so training takes at least this many steps
+    epochs: float | None = Field(None, gt=0)  # None: DEFAULT_EPOCHS, or more where that is under min_steps steps
+    min_steps: int = Field(500, ge=0)         # epochs None: small sets train until this many optimizer steps
     batch_size: int = Field(8, ge=1)          # 8 / 16 / 32 measured on SMS + Mishra validation, see docs/experiments.md
     eval_batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(1e-4, gt=0)
@@ -77,7 +83,7 @@ class TrainConfig(BaseModel):
     tune_threshold: bool = True               # binary: a validation-tuned threshold, used only where it helps held-out data
     seed: int = 42
     restarts: int = Field(1, ge=1, le=100)   # train with seeds seed..seed+N-1 on one split, keep the best on validation
-    refit: bool = False                       # then train again on train + validation for the kept epoch count
+    refit: bool | None = None                 # train again on train + validation for the kept epoch count; None: when train has < REFIT_BELOW rows
     baseline: bool = True
     overwrite: bool = False
     resume: bool = False                      # continue the interrupted run at `output`

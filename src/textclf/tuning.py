@@ -233,7 +233,8 @@ class Search:
         try:
             trial_cfg = TrainConfig.parse({**self.cfg.model_dump(), **params,
                                            "data": self.files.trial_data.model_dump(),
-                                           "output": str(run_dir), "baseline": False, "overwrite": True})
+                                           "output": str(run_dir), "baseline": False, "overwrite": True,
+                                           "refit": False})   # trials are scored on validation
             run = train(trial_cfg, quiet=True, callbacks=[reporter])
         except TextclfError as exc:
             self.say(f"trial {trial.number + 1}/{self.trials}: failed: {exc}")
@@ -275,7 +276,7 @@ def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: 
     (a trial running when it expires is finished). Returns best.json's content."""
     from textclf.data.prepare import prepare
 
-    if cfg.refit:
+    if cfg.refit is True:
         raise TextclfError("refit is a setting of train, not tune: trials are compared on validation, "
                            "which a refit trains on; train the chosen settings with --refit.")
     optuna = _need_optuna()

@@ -29,7 +29,7 @@ def sms_runs(tiny_model_dir, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("refit-sms")
     data = write_sms_csv(tmp / "sms.csv")
-    plain = textclf.train(_config(tiny_model_dir, data, tmp / "plain"), quiet=True)
+    plain = textclf.train(_config(tiny_model_dir, data, tmp / "plain", refit=False), quiet=True)
     cfg = _config(tiny_model_dir, data, tmp / "refit", refit=True)
     return plain, textclf.train(cfg, quiet=True), cfg
 
@@ -137,7 +137,7 @@ def test_multilabel_refit_keeps_the_validation_thresholds(tiny_model_dir, tmp_pa
     names = tmp_path / "names.txt"
     names.write_text("\n".join(EMOTIONS))
     kw = dict(data={"label_names": str(names)}, batch_size=16, epochs=2)
-    plain = textclf.train(_config(tiny_model_dir, p, tmp_path / "plain", **kw), quiet=True)
+    plain = textclf.train(_config(tiny_model_dir, p, tmp_path / "plain", refit=False, **kw), quiet=True)
     cfg = _config(tiny_model_dir, p, tmp_path / "refit", refit=True, **kw)
     refit = textclf.train(cfg, quiet=True)
     rows = _split_rows(cfg)
@@ -223,7 +223,7 @@ def test_cli_help_shows_refit_with_its_default(capsys, monkeypatch):
     except SystemExit as exc:
         assert not exc.code
     out = " ".join(capsys.readouterr().out.replace("│", " ").split())
-    assert re.search(r"--refit --no-refit .*? train again on train \+ validation .*?\[default: False\]", out)
+    assert re.search(r"--refit --no-refit .*? train again on train \+ validation .*?\[default: when the training split has fewer than 500 rows", out)
 
 
 def test_tune_refuses_refit(sms_csv, tmp_path):
@@ -275,3 +275,19 @@ def test_refit_without_a_labelled_test_split_is_refused(tiny_model_dir, tmp_path
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "no labels" in err and "--refit" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run.partial*"))
+
+
+def test_by_default_only_small_training_splits_with_a_labelled_test_split_refit():
+    from types import SimpleNamespace
+
+    from textclf.config import REFIT_BELOW, DataConfig, TrainConfig
+    from textclf.training.refit import wants_refit
+
+    def data(rows, labelled_test=True):
+        return SimpleNamespace(splits={"train": SimpleNamespace(texts=["t"] * rows)},
+                               test_is_validation=not labelled_test)
+
+    auto, on, off = (TrainConfig(data=DataConfig(train="x.csv"), refit=r) for r in (None, True, False))
+    assert wants_refit(auto, data(REFIT_BELOW - 1)) and not wants_refit(auto, data(REFIT_BELOW))
+    assert not wants_refit(auto, data(10, labelled_test=False))     # validation stands in for test
+    assert wants_refit(on, data(REFIT_BELOW * 10)) and not wants_refit(off, data(10))

@@ -1,4 +1,6 @@
 """The classification head's own learning rate (head_lr_scale) and the epochs of small sets (min_steps)."""
+import math
+
 import pytest
 
 
@@ -45,16 +47,19 @@ def _cfg(**kw):
 def test_small_sets_get_the_epochs_that_make_min_steps_and_large_ones_keep_theirs():
     from textclf.training.arguments import scheduled_epochs
 
-    cfg = _cfg(epochs=5, batch_size=8, min_steps=500)
+    cfg = _cfg(batch_size=8)                          # epochs unset, min_steps 500
     assert scheduled_epochs(cfg, 250) == 16          # 32 steps an epoch: 16 x 32 = 512 >= 500
     assert scheduled_epochs(cfg, 1000) == 5          # 125 steps an epoch: 5 already make 625
-    assert scheduled_epochs(_cfg(epochs=5, batch_size=8, min_steps=0), 250) == 5      # off
-    assert scheduled_epochs(_cfg(epochs=5, batch_size=8, grad_accum=4, min_steps=500), 1000) == 16
+    assert scheduled_epochs(_cfg(batch_size=8, min_steps=0), 250) == 5              # off
+    assert scheduled_epochs(_cfg(batch_size=8, epochs=2), 250) == 2                 # as set
+    assert scheduled_epochs(_cfg(batch_size=8, grad_accum=4), 1000) == 16
 
 
 def test_a_small_run_trains_the_scheduled_epochs(tiny_model_dir, tmp_path):
     from conftest import train_tiny_sms
 
-    run, _ = train_tiny_sms(tiny_model_dir, tmp_path, min_steps=40)
-    lines = run.metrics["training"]["epochs"]
-    assert run.metrics["training"]["epochs_run"] > 2 and len(lines) == round(run.metrics["training"]["epochs_run"])
+    run, _ = train_tiny_sms(tiny_model_dir, tmp_path, epochs=None, min_steps=60)
+    t = run.metrics["training"]
+    per_epoch = math.ceil(t["train_rows"] / 8)
+    assert 5 * per_epoch < 60                          # so the epochs were raised
+    assert t["epochs_run"] == math.ceil(60 / per_epoch) == len(t["epochs"])

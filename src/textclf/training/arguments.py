@@ -77,13 +77,18 @@ def device_precision() -> dict[str, bool]:
 
 
 def scheduled_epochs(cfg, n_examples: int) -> float:
-    """cfg.epochs, raised to whole epochs where an epoch of `n_examples` is so short that training
-    would take fewer than cfg.min_steps optimizer steps (small training sets)."""
+    """The epochs to train: cfg.epochs where set; otherwise DEFAULT_EPOCHS, raised to whole epochs
+    where an epoch of `n_examples` is so short that training would take fewer than cfg.min_steps
+    optimizer steps (small training sets)."""
+    from textclf.config import DEFAULT_EPOCHS
+
+    if cfg.epochs is not None:
+        return cfg.epochs
     per_step = cfg.batch_size * world_size() * cfg.grad_accum
     steps_per_epoch = max(1, math.ceil(n_examples / per_step))
-    if cfg.min_steps and cfg.epochs * steps_per_epoch < cfg.min_steps:
+    if DEFAULT_EPOCHS * steps_per_epoch < cfg.min_steps:
         return float(math.ceil(cfg.min_steps / steps_per_epoch))
-    return cfg.epochs
+    return float(DEFAULT_EPOCHS)
 
 
 def training_arguments(cfg, output_dir: str, metric: str, evaluate: bool = True):

@@ -87,7 +87,7 @@ def read_data(cfg):
     from textclf.models.base import load_tokenizer
 
     data = prepare(cfg.data, seed=cfg.seed)
-    if cfg.refit and data.test_is_validation:
+    if cfg.refit is True and data.test_is_validation:
         from textclf.errors import DataError
         raise DataError(f"--refit trains on the validation split, and the test file {cfg.data.test} has "
                         "no labels, so the test metrics would be computed on rows the model learnt; "
@@ -223,11 +223,13 @@ def fit(cfg, prep: TrainingData, work: Path, say, callbacks=None) -> Fitted | No
     from textclf.training.arguments import scheduled_epochs
 
     labels, metric = prep.labels, prep.labels.primary_metric
+    from textclf.config import DEFAULT_EPOCHS
+
     epochs = scheduled_epochs(cfg, len(prep.train_ds))
-    if epochs != cfg.epochs:
-        say(f"small training set: up to {epochs:g} epochs, so training takes at least "
-            f"{cfg.min_steps} steps (--min-steps)")
-        cfg = cfg.model_copy(update={"epochs": epochs})
+    if cfg.epochs is None and epochs != DEFAULT_EPOCHS:
+        say(f"small training set: up to {epochs:g} epochs, so that training takes at least "
+            f"{cfg.min_steps} steps (--min-steps; --epochs sets them)")
+    cfg = cfg.model_copy(update={"epochs": epochs})
     book = distributed.broadcast(runs.read_json(work / RESTARTS) if (work / RESTARTS).exists()
                                  else {"done": [], "kept": None})
     kept_model = None
