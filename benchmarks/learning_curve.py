@@ -352,6 +352,8 @@ def main() -> None:
     r.add_argument("--workdir", default="/tmp/textclf-learning-curve")
     r.add_argument("--nested", action="store_true",
                    help="validate on half of the validation rows and score the other half (test unread)")
+    r.add_argument("--name", help="the method name of textclf's rows (default: textclf, or "
+                                  "textclf[KEY=VALUE,...] with --textclf-set)")
     r.add_argument("--textclf-set", action="append", default=[], metavar="KEY=VALUE",
                    help="a TrainConfig setting for the textclf method (a variant; repeatable)")
     t = sub.add_parser("table")
@@ -368,6 +370,7 @@ def main() -> None:
                 OVERRIDES[key] = value
         if OVERRIDES:
             TEXTCLF = "textclf[" + ",".join(args.textclf_set) + "]"
+        TEXTCLF = args.name or TEXTCLF
         run_grid(args.sets.split(","), [int(x) for x in args.sizes.split(",")],
                  [int(x) for x in args.seeds.split(",")], args.methods.split(","),
                  Path(args.results), Path(args.workdir))
