@@ -70,7 +70,9 @@ def test_help_shows_every_default_from_train_config():
     out = subprocess.run([sys.executable, "-m", "textclf", "train", "--help"], capture_output=True,
                          text=True, env={**os.environ, "COLUMNS": "250"}).stdout
     fields = TrainConfig.model_fields
-    for flag, field in [("--epochs", "epochs"), ("--batch-size", "batch_size"), ("--lr", "learning_rate"),
+    epochs = next(l for l in out.splitlines() if " --epochs " in l)
+    assert "[default: 5, more for small sets (see --min-steps)]" in epochs, epochs   # epochs None
+    for flag, field in [("--min-steps", "min_steps"), ("--batch-size", "batch_size"), ("--lr", "learning_rate"),
                         ("--max-length", "max_length"), ("--freeze", "freeze"),
                         ("--patience", "early_stopping_patience"), ("--save-minutes", "save_minutes"),
                         ("--grad-accum", "grad_accum"), ("--seed", "seed"), ("--long-text", "long_text")]:
@@ -84,7 +86,7 @@ def test_a_log_file_gets_one_line_per_epoch_and_no_progress_bars(sms_csv, tmp_pa
     with open(log, "w") as f:
         proc = subprocess.run([sys.executable, "-m", "textclf", "train", str(sms_csv), "--model",
                                str(tiny_model_dir), "-o", str(tmp_path / "run"), "--epochs", "2",
-                               "--patience", "0", "--max-length", "32", "--no-baseline"],
+                               "--patience", "0", "--max-length", "32", "--no-baseline", "--no-refit"],
                               stdout=f, stderr=subprocess.STDOUT, timeout=300)
     text = log.read_text()
     assert proc.returncode == 0, text[-2000:]

@@ -94,7 +94,7 @@ def _run(cmd, cwd):
 
 def test_two_gloo_processes_train_like_one_at_the_same_effective_batch(sms_csv, tmp_path, tiny_model_dir):
     common = [str(sms_csv), "--model", str(tiny_model_dir), "--epochs", "6", "--lr", "1e-2",
-              "--freeze", "none", "--max-length", "32", "--no-baseline", "--save-steps", "2"]
+              "--freeze", "none", "--max-length", "32", "--no-baseline", "--save-steps", "2", "--no-refit"]
     one = _run([sys.executable, "-m", "textclf", "train", *common, "--batch-size", "8",
                 "-o", str(tmp_path / "one")], tmp_path)
     two = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -127,7 +127,7 @@ def test_two_processes_killed_together_resume_to_the_same_metrics(sms_csv, tmp_p
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
               "-m", "textclf", "train", str(sms_csv), "--model", str(tiny_model_dir), "--epochs", "6",
               "--lr", "1e-2", "--freeze", "none", "--max-length", "32", "--no-baseline",
-              "--batch-size", "4", "--save-steps", "3"]
+              "--batch-size", "4", "--save-steps", "3", "--no-refit"]
     _run([*launch, "-o", str(tmp_path / "whole")], tmp_path)
     proc = subprocess.Popen([*launch, "-o", str(tmp_path / "cut")], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
