@@ -105,12 +105,13 @@ def draw(pool, seed: int, size: int, multi: bool = False):
     if not multi:
         return parts
     first = pool.iloc[idx[VALID_ROWS + TEST_ROWS:][:SIZES[0]]]
-    counts = pd_counts(first["labels"])
+    counts = label_counts(first["labels"])
     keep = {k for k, c in counts.items() if c >= MIN_LABEL_POSITIVES}
     return tuple(_only_labels(df, keep) for df in parts)
 
 
-def pd_counts(labels) -> dict:
+def label_counts(labels) -> dict:
+    """Positives per label over comma-joined label lists."""
     out: dict = {}
     for s in labels:
         for k in s.split(","):
@@ -191,7 +192,7 @@ def _multilabel_detail(metrics: dict, run: Path, test) -> dict:
 
 def _present(names, df) -> list:
     """The label names that occur in `df` (multi-label), in `names` order."""
-    seen = set(pd_counts(df["labels"]))
+    seen = set(label_counts(df["labels"]))
     return [n for n in names if n in seen]
 
 

@@ -76,6 +76,13 @@ def device_precision() -> dict[str, bool]:
     return precision_args(cuda, bf16, tf32)
 
 
+def effective_batch(cfg) -> dict:
+    """Examples per optimizer step: per device x processes x accumulation steps."""
+    world = world_size()
+    return {"per_device": cfg.batch_size, "processes": world, "grad_accum": cfg.grad_accum,
+            "effective": cfg.batch_size * world * cfg.grad_accum}
+
+
 def scheduled_epochs(cfg, n_examples: int) -> float:
     """The epochs to train: cfg.epochs where set; otherwise DEFAULT_EPOCHS, raised to whole epochs
     where an epoch of `n_examples` is so short that training would take fewer than cfg.min_steps
@@ -84,8 +91,7 @@ def scheduled_epochs(cfg, n_examples: int) -> float:
 
     if cfg.epochs is not None:
         return cfg.epochs
-    per_step = cfg.batch_size * world_size() * cfg.grad_accum
-    steps_per_epoch = max(1, math.ceil(n_examples / per_step))
+    steps_per_epoch = max(1, math.ceil(n_examples / effective_batch(cfg)["effective"]))
     if DEFAULT_EPOCHS * steps_per_epoch < cfg.min_steps:
         return float(math.ceil(cfg.min_steps / steps_per_epoch))
     return float(DEFAULT_EPOCHS)

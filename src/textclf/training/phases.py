@@ -135,13 +135,6 @@ def describe(prep: TrainingData, counts: dict) -> str:
                if weights else ""))
 
 
-def effective_batch(cfg) -> dict:
-    """Examples per optimizer step: per device x processes x accumulation steps."""
-    world = distributed.world_size()
-    return {"per_device": cfg.batch_size, "processes": world, "grad_accum": cfg.grad_accum,
-            "effective": cfg.batch_size * world * cfg.grad_accum}
-
-
 # ---- fit (with restarts) -----------------------------------------------------------------
 
 def _new_model(cfg, labels, seed: int):
@@ -220,7 +213,7 @@ def fit(cfg, prep: TrainingData, work: Path, say, callbacks=None) -> Fitted | No
     """Train cfg.restarts models (init seeds seed..seed+N-1, one split) and keep the best on
     validation; restarts finished before an interruption are not trained again. Every process
     trains; rank 0 gets the Fitted, the others None."""
-    from textclf.training.arguments import scheduled_epochs
+    from textclf.training.arguments import effective_batch, scheduled_epochs
 
     labels, metric = prep.labels, prep.labels.primary_metric
     from textclf.config import DEFAULT_EPOCHS
@@ -355,6 +348,7 @@ def score_test(cfg, prep: TrainingData, fitted: Fitted, decided: Decided, say) -
     """The run's metrics: test (next to the TF-IDF baseline), calibration, decision, training."""
     from textclf.api import score
     from textclf.evaluation.baseline import join_pairs, tfidf_baseline
+    from textclf.training.arguments import effective_batch
     from textclf.evaluation.metrics import paired_comparison
 
     labels, y = prep.labels, prep.y
