@@ -75,10 +75,12 @@ def refit(cfg, prep: TrainingData, fitted: Fitted | None, work: Path, say) -> Re
     cfg.refit); rank 0 gets the Refitted, the others and a run without refit None."""
     from textclf.training.trainer import build_trainer
 
-    if not distributed.broadcast(wants_refit(cfg, prep.data) if distributed.is_main() else None):
+    def decide() -> dict:   # rank 0's decision, one broadcast: {} for no refit
+        return {"epochs": refit_epochs(fitted), "seed": fitted.seed} if wants_refit(cfg, prep.data) else {}
+
+    plan = distributed.broadcast(decide() if distributed.is_main() else None)
+    if not plan:
         return None
-    plan = distributed.broadcast({"epochs": refit_epochs(fitted), "seed": fitted.seed}
-                                 if distributed.is_main() else None)
     epochs, seed = plan["epochs"], plan["seed"]
     labels = prep.labels
     ds, y, strata = train_and_validation(prep)
