@@ -213,11 +213,10 @@ def fit(cfg, prep: TrainingData, work: Path, say, callbacks=None) -> Fitted | No
     """Train cfg.restarts models (init seeds seed..seed+N-1, one split) and keep the best on
     validation; restarts finished before an interruption are not trained again. Every process
     trains; rank 0 gets the Fitted, the others None."""
+    from textclf.config import DEFAULT_EPOCHS
     from textclf.training.arguments import effective_batch, scheduled_epochs
 
     labels, metric = prep.labels, prep.labels.primary_metric
-    from textclf.config import DEFAULT_EPOCHS
-
     epochs = scheduled_epochs(cfg, len(prep.train_ds))
     if cfg.epochs is None and epochs != DEFAULT_EPOCHS:
         say(f"small training set: up to {epochs:g} epochs, so that training takes at least "
