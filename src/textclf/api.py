@@ -48,11 +48,21 @@ def train(cfg: TrainConfig, *, quiet: bool = False, say=None, callbacks=None) ->
     alone reads the data, writes the run and gets the Run, the others get None. A run is built
     in `.<name>.partial` beside its output and renamed into place when complete; an interrupted
     one stays there and `cfg.resume` continues it."""
-    from textclf.training import distributed, phases, refit
+    from textclf.training import distributed
 
     distributed.start()
+    try:
+        return _train(cfg, say=_silent if quiet else say, callbacks=callbacks)
+    finally:
+        distributed.stop()   # every process, whether it ended early, failed or finished
+
+
+def _train(cfg: TrainConfig, *, say, callbacks) -> Run | None:
+    """train's phases, inside the process group."""
+    from textclf.training import distributed, phases, refit
+
     main = distributed.is_main()
-    if quiet or not main:
+    if not main:
         say = _silent
     elif say is None:
         say = console.print

@@ -27,6 +27,16 @@ def start() -> None:
         PartialState(cpu=not torch.cuda.is_available())
 
 
+def stop() -> None:
+    """Leave the process group (every process, at the end of its work, the last one included).
+    gloo's threads must not outlive the interpreter: a process that exits still in the group
+    can abort with SIGABRT on its way out, and the launcher then fails the whole run."""
+    if world_size() > 1:
+        import torch.distributed as dist
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def broadcast(obj=None):
     """Rank 0's `obj`, on every rank (pickled over the process group)."""
     if world_size() == 1:
