@@ -40,8 +40,8 @@ class DataConfig(BaseModel):
 
 DEFAULT_EPOCHS = 5
 # refit None (the default) refits training splits with fewer rows than this (test split labelled);
-# measured with nested validation at 250 training rows, see docs/experiments.md
-REFIT_BELOW = 500
+# measured with nested validation at 250 and 1,000 training rows, see docs/experiments.md
+REFIT_BELOW = 2000
 # DEFAULT_EPOCHS and min_steps 500 (epochs None) were measured the same way
 
 # settings that say how or where a run is carried out, not what it trains: they may change on --resume

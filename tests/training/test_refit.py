@@ -223,7 +223,7 @@ def test_cli_help_shows_refit_with_its_default(capsys, monkeypatch):
     except SystemExit as exc:
         assert not exc.code
     out = " ".join(capsys.readouterr().out.replace("│", " ").split())
-    assert re.search(r"--refit --no-refit .*? train again on train \+ validation .*?\[default: when the training split has fewer than 500 rows", out)
+    assert re.search(r"--refit --no-refit .*? train again on train \+ validation .*?\[default: when the training split has fewer than 2000 rows", out)
 
 
 def test_tune_refuses_refit(sms_csv, tmp_path):
