@@ -157,6 +157,7 @@ def run_textclf(train, valid, test, multi, names, work: Path) -> dict:
     m = run.metrics
     out = {TEXTCLF: {"primary": m["test"]["primary"], "metric": m["test"]["primary_metric"],
                        "seconds": m["training"]["seconds"], "wall_seconds": seconds,
+                       "refit_seconds": m["training"].get("refit", {}).get("seconds", 0.0),
                        "best_epoch": m["training"]["best_epoch"]}}
     if multi:
         out[TEXTCLF].update(_multilabel_detail(m, work / "run", test))
@@ -334,7 +335,7 @@ def table(results: Path) -> str:
                 parts.append("")
                 continue
             v = np.array([g["primary"] for g in got])
-            secs = np.mean([g["seconds"] for g in got])
+            secs = np.mean([g.get("wall_seconds", g["seconds"]) for g in got])   # textclf: the whole run
             parts.append(f"{v.mean():.3f} ± {v.std():.3f} (n={len(v)}, {secs:.0f}s)")
         metric = next(r["metric"] for r in rows if r["set"] == s)
         lines.append(f"| {s} ({metric}) | {size} | " + " | ".join(parts) + " |")
