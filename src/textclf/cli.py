@@ -190,8 +190,11 @@ def train(
         cfg = TrainConfig.parse({"data": d.model_dump(), **flags})
     out = Console()
     run = run_train(cfg, say=out.print)
-    if run is not None:   # rank 0 of a multi-process launch, or the only process
-        print_run(out, run)
+    if run is None:   # another rank of a multi-process launch: its part is done
+        from textclf.training import distributed
+        distributed.exit_worker()
+        return
+    print_run(out, run)   # rank 0, or the only process
 
 
 @app.command()
