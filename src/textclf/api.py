@@ -1,7 +1,6 @@
 """The public API: train(config) -> Run, evaluate(model, data) -> metrics, predict_file(...)."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,11 +10,10 @@ from rich.console import Console
 from textclf import runs
 from textclf.config import DataConfig, TrainConfig
 from textclf.data.checks import print_report
-from textclf.evaluation.metrics import classification_metrics, multilabel_metrics
+from textclf.evaluation.metrics import score
 from textclf.evaluation.report import calibration_line, decision_line, print_metrics, verdict_line
 from textclf.errors import DataError
 from textclf.reporting import finish_run
-from textclf.evaluation.thresholds import apply_thresholds
 
 console = Console(stderr=False)
 
@@ -32,13 +30,6 @@ class Run:
     def predictor(self):
         from textclf.inference.predictor import Predictor
         return Predictor.load(self.model_dir)
-
-
-def score(y, probs, labels, thresholds=None, train_counts=None) -> dict:
-    """The task's metrics for one set of predictions."""
-    if labels.multi_label:
-        return multilabel_metrics(y, probs, labels, thresholds, train_counts)
-    return classification_metrics(y, probs, labels)
 
 
 def train(cfg: TrainConfig, *, quiet: bool = False, say=None, callbacks=None) -> Run | None:
@@ -108,29 +99,6 @@ def print_run(out, run: Run) -> None:
     if "decision" in metrics:
         out.print(decision_line(metrics["decision"]))
     out.print(f"run saved to [bold]{run.path}[/] (model: {run.model_dir})")
-
-
-def prediction_columns(probs: np.ndarray, labels, thresholds=None,
-                       min_confidence: float | None = None) -> dict[str, list]:
-    """Output columns for predictions: label + score (single-label; a score below
-    `min_confidence` makes the label "(abstain)") or labels (multi-label, comma-joined, those
-    at/above their thresholds), then prob_<name> for every label."""
-    from textclf.inference.predictor import ABSTAIN
-
-    names = labels.names
-    cols: dict[str, list] = {}
-    if labels.multi_label:
-        chosen = apply_thresholds(probs, thresholds)
-        cols["labels"] = [",".join(n for n, c in zip(names, row) if c) for row in chosen]
-    else:
-        best = probs.argmax(axis=1)
-        top = probs[np.arange(len(probs)), best]
-        low = top < min_confidence if min_confidence is not None else np.zeros(len(top), bool)
-        cols["label"] = [ABSTAIN if a else names[j] for j, a in zip(best, low)]
-        cols["score"] = [round(float(v), 6) for v in top]
-    for j, n in enumerate(names):
-        cols[f"prob_{n}"] = [round(float(v), 6) for v in probs[:, j]]
-    return cols
 
 
 def evaluate(model_path: str, data_cfg: DataConfig, *, quiet: bool = False,

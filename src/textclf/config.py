@@ -13,6 +13,38 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from textclf.errors import TextclfError
 
 
+# TrainingArguments fields that a textclf setting controls: set those instead
+OWNED = {"output_dir": "output", "num_train_epochs": "epochs",
+         "per_device_train_batch_size": "batch_size", "per_device_eval_batch_size": "eval_batch_size",
+         "learning_rate": "learning_rate", "weight_decay": "weight_decay",
+         "warmup_steps": "warmup_ratio", "warmup_ratio": "warmup_ratio", "seed": "seed",
+         "data_seed": "seed", "gradient_accumulation_steps": "grad_accum",
+         "gradient_checkpointing": "gradient_checkpointing",
+         "activation_checkpointing": "gradient_checkpointing", "save_steps": "save_steps",
+         "save_total_limit": "save_total_limit", "metric_for_best_model": "the task's primary metric",
+         "load_best_model_at_end": "early_stopping_patience"}
+
+
+def trainer_arg_names() -> set[str]:
+    """The fields a transformers TrainingArguments takes."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+    return {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+
+
+def check_trainer_args(args: dict[str, Any]) -> None:
+    """ValueError naming the first key that is no TrainingArguments field or is a textclf setting."""
+    if not args:
+        return
+    known = trainer_arg_names()
+    for key in args:
+        if key in OWNED:
+            raise ValueError(f"'{key}' is set by textclf's own setting '{OWNED[key]}'; use that instead")
+        if key not in known:
+            raise ValueError(f"'{key}' is not a transformers TrainingArguments option")
+
+
 class DataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -104,7 +136,6 @@ class TrainConfig(BaseModel):
     @field_validator("trainer_args")
     @classmethod
     def _known_trainer_args(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from textclf.training.arguments import check_trainer_args
         check_trainer_args(value)
         return value
 

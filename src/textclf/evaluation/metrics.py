@@ -111,3 +111,10 @@ def paired_comparison(y_true, probs_a, probs_b, thresholds_a=None, thresholds_b=
     a_only, b_only = int((ok_a & ~ok_b).sum()), int((ok_b & ~ok_a).sum())
     p = binomtest(a_only, a_only + b_only, 0.5).pvalue if a_only + b_only else 1.0
     return {"model_only_right": a_only, "baseline_only_right": b_only, "mcnemar_p": float(p)}
+
+
+def score(y, probs, labels, thresholds=None, train_counts=None) -> dict:
+    """The task's metrics for one set of predictions."""
+    if labels.multi_label:
+        return multilabel_metrics(y, probs, labels, thresholds, train_counts)
+    return classification_metrics(y, probs, labels)

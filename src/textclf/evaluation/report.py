@@ -1,7 +1,6 @@
 """Reports: a rich table for the terminal, report.md for the run, a confusion-matrix plot."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from textclf.data.checks import to_markdown as data_markdown
 from textclf.evaluation.thresholds import MIN_GAIN
@@ -164,14 +163,3 @@ def print_metrics(console, model_m: dict, base_m: dict | None = None, title: str
         per.add_row(name + (" [yellow](rare)" if name in rare else ""), _fmt(c["precision"]),
                     _fmt(c["recall"]), _fmt(c["f1"]), str(c["support"]), *[f"{c[e]:g}" for e in extra])
     console.print(per)
-
-
-def plot_results(m: dict, run_dir: Path) -> None:
-    """confusion_matrix.png for single-label tasks, per_label_f1.png for multi-label ones."""
-    from textclf.reporting import plots
-
-    if "confusion_matrix" in m:
-        fig = plots.confusion_figures(m["confusion_matrix"], list(m["per_class"]))[0][1]
-        fig.savefig(Path(run_dir) / "confusion_matrix.png", dpi=120)
-    else:
-        plots.per_label_figure(m).savefig(Path(run_dir) / "per_label_f1.png", dpi=120)

@@ -46,7 +46,7 @@ def _test_split(model_dir: Path):
 
 
 def _score(predictor, texts, pairs, truth) -> dict:
-    from textclf.api import score
+    from textclf.evaluation.metrics import score
 
     space = predictor.labels
     if space.multi_label:

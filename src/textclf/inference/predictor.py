@@ -14,7 +14,7 @@ from textclf.evaluation.thresholds import sigmoid
 from textclf.inference.backends import OnnxBackend, TorchBackend, onnx_path
 from textclf.model_settings import ModelSettings
 
-ABSTAIN = "(abstain)"
+from textclf.inference.columns import ABSTAIN
 
 
 def length_batches(lengths: list[int], max_batch_tokens: int, max_batch_size: int = 256,

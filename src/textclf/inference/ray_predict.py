@@ -52,7 +52,7 @@ class RayPredictor:
                  text_col: str | None = None, text_pair_col: str | None = None,
                  threshold: float | None = None, min_confidence: float | None = None,
                  max_batch_tokens: int = 8192, mc_dropout: int = 0, seed: int = 0):
-        import textclf.api  # noqa: F401  (prediction_columns, loaded with the model)
+        import textclf.inference.columns  # noqa: F401  (prediction_columns, loaded with the model)
         from textclf.inference.predictor import Predictor
 
         if mc_dropout and backend == "auto":

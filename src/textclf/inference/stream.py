@@ -445,7 +445,7 @@ def text_columns(predictor, columns: list[str], options: Options, source) -> tup
 
 def open_job(model_path, input_path, output_path, options: Options, *, overwrite: bool) -> Job:
     """Check everything a user can get wrong, then load the model; nothing is written."""
-    import textclf.api  # noqa: F401  (prediction_columns; imported here, not in the first chunk's time)
+    import textclf.inference.columns  # noqa: F401  (imported here, not in the first chunk's time)
     from textclf.inference.predictor import Predictor
 
     out = runs.check_output(output_path, overwrite)
@@ -512,8 +512,7 @@ def prediction_frame(p, df: pd.DataFrame, text_col: str, pair_col: str | None, o
                      state: State) -> pd.DataFrame:
     """The rows of `df` with the prediction columns of Predictor `p`; rows without a usable text
     get empty ones and are counted in `state`."""
-    from textclf.api import prediction_columns
-    from textclf.inference.predictor import ABSTAIN
+    from textclf.inference.columns import ABSTAIN, prediction_columns
 
     n = len(df)
     texts = [text_or_reason(v) for v in df[text_col]]

@@ -7,6 +7,8 @@ them).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -405,3 +407,12 @@ def token_length_figure(hist: dict, max_length: int, over: int | None) -> Figure
     ax.legend(fontsize=8)
     ax.set_title("token lengths", fontsize=10)
     return fig
+
+
+def save_result_plots(m: dict, run_dir) -> None:
+    """confusion_matrix.png for single-label tasks, per_label_f1.png for multi-label ones."""
+    if "confusion_matrix" in m:
+        fig = confusion_figures(m["confusion_matrix"], list(m["per_class"]))[0][1]
+        fig.savefig(Path(run_dir) / "confusion_matrix.png", dpi=120)
+    else:
+        per_label_figure(m).savefig(Path(run_dir) / "per_label_f1.png", dpi=120)

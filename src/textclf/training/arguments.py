@@ -5,38 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from textclf.config import DEFAULT_EPOCHS, trainer_arg_names
 from textclf.training.distributed import world_size
-
-# TrainingArguments fields that a textclf setting controls: set those instead
-OWNED = {"output_dir": "output", "num_train_epochs": "epochs",
-         "per_device_train_batch_size": "batch_size", "per_device_eval_batch_size": "eval_batch_size",
-         "learning_rate": "learning_rate", "weight_decay": "weight_decay",
-         "warmup_steps": "warmup_ratio", "warmup_ratio": "warmup_ratio", "seed": "seed",
-         "data_seed": "seed", "gradient_accumulation_steps": "grad_accum",
-         "gradient_checkpointing": "gradient_checkpointing",
-         "activation_checkpointing": "gradient_checkpointing", "save_steps": "save_steps",
-         "save_total_limit": "save_total_limit", "metric_for_best_model": "the task's primary metric",
-         "load_best_model_at_end": "early_stopping_patience"}
-
-
-def trainer_arg_names() -> set[str]:
-    import dataclasses
-
-    from transformers import TrainingArguments
-    return {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
-
-
-def check_trainer_args(args: dict[str, Any]) -> None:
-    """ValueError naming the first key that is no TrainingArguments field or is a textclf setting."""
-    if not args:
-        return
-    known = trainer_arg_names()
-    for key in args:
-        if key in OWNED:
-            raise ValueError(f"'{key}' is set by textclf's own setting '{OWNED[key]}'; use that instead")
-        if key not in known:
-            raise ValueError(f"'{key}' is not a transformers TrainingArguments option")
-
 
 def parse_trainer_args(items: list[str] | None) -> dict[str, Any]:
     """['key=value', ...] -> {key: value}, values read as YAML (true, 0.1, [a, b], {k: v})."""
@@ -87,8 +57,6 @@ def scheduled_epochs(cfg, n_examples: int) -> float:
     """The epochs to train: cfg.epochs where set; otherwise DEFAULT_EPOCHS, raised to whole epochs
     where an epoch of `n_examples` is so short that training would take fewer than cfg.min_steps
     optimizer steps (small training sets)."""
-    from textclf.config import DEFAULT_EPOCHS
-
     if cfg.epochs is not None:
         return cfg.epochs
     steps_per_epoch = max(1, math.ceil(n_examples / effective_batch(cfg)["effective"]))

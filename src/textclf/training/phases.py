@@ -345,7 +345,7 @@ def test_probs(prep: TrainingData, decided: Decided) -> np.ndarray:
 
 def score_test(cfg, prep: TrainingData, fitted: Fitted, decided: Decided, say) -> dict:
     """The run's metrics: test (next to the TF-IDF baseline), calibration, decision, training."""
-    from textclf.api import score
+    from textclf.evaluation.metrics import score
     from textclf.evaluation.baseline import join_pairs, tfidf_baseline
     from textclf.training.arguments import effective_batch
     from textclf.evaluation.metrics import paired_comparison
@@ -410,7 +410,7 @@ def start_run(work: Path, cfg, data) -> None:
 def write_run(work: Path, name: str, cfg, prep: TrainingData, fitted: Fitted, decided: Decided,
               metrics: dict) -> None:
     """Everything a finished run holds, written into the work dir (renamed into place after)."""
-    from textclf.evaluation.report import plot_results, run_report
+    from textclf.evaluation.report import run_report
     from textclf.models.base import quiet_transformers
 
     model = fitted.model
@@ -425,7 +425,6 @@ def write_run(work: Path, name: str, cfg, prep: TrainingData, fitted: Fitted, de
     te = prep.split("test")
     write_predictions(work / "test_predictions.csv", te.texts, te.labels, test_probs(prep, decided),
                       prep.labels, decided.thresholds, te.pairs)
-    plot_results(metrics["test"], work)
     (work / "report.md").write_text(run_report(name, cfg, metrics, prep.report), encoding="utf-8")
 
 
@@ -444,7 +443,7 @@ def _true_label(value) -> str:
 def write_predictions(path, texts, true, probs, labels, thresholds=None, pairs=None) -> None:
     import pandas as pd
 
-    from textclf.api import prediction_columns
+    from textclf.inference.columns import prediction_columns
 
     df = pd.DataFrame({"text": texts})
     if pairs is not None:
