@@ -11,8 +11,6 @@ import base64
 import hashlib
 import json
 import socket
-import threading
-import time
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
@@ -124,23 +122,14 @@ class HubStandIn:
         self.record = HubRecord()
 
     def __enter__(self):
-        import uvicorn
+        from loopback import LoopbackServer
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        app = make_app(self.token, self.record, self.url)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.time() + 20
-        while not self.server.started:
-            assert time.time() < deadline, "hub stand-in did not start"
-            time.sleep(0.02)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))   # the URL is part of the app, so bind first
+        url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.loop = LoopbackServer(make_app(self.token, self.record, url), sock=self.sock)
+        self.url = self.loop.__enter__().url
         return self
 
     def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
+        self.loop.__exit__(*exc)

@@ -10,10 +10,10 @@ import textclf
 ROOT = Path(textclf.__file__).parent
 
 # higher imports lower, never the other way; equal levels do not import each other
-LEVEL = {"errors": 0, "config": 1, "runs": 1, "model_settings": 1,
-         "data": 2, "models": 2, "evaluation": 3,
-         "inference": 4, "reporting": 4, "training": 5,
-         "api": 6, "tuning": 7, "runlist": 7, "publish": 7, "serving": 7, "cli": 8, "__main__": 9}
+LEVEL = {"errors": 0, "model_settings": 1, "runs": 1, "config": 2,
+         "data": 3, "models": 3, "evaluation": 4,
+         "inference": 5, "reporting": 5, "training": 6,
+         "api": 7, "tuning": 8, "runlist": 8, "publish": 8, "serving": 8, "cli": 9, "__main__": 10}
 
 
 def part(module: str) -> str:

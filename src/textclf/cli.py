@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from textclf.config import REFIT_BELOW
+from textclf.model_settings import DEFAULT_MAX_WINDOWS
 from textclf.errors import TextclfError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -124,6 +125,8 @@ def train(
                                                  "into overlapping windows whose logits are averaged, or cut.", "long_text")),
     stride: Optional[int] = typer.Option(None, "--stride", help=_with_default("chunk: tokens shared by neighbouring windows.", "stride")),
     aggregate: Optional[str] = typer.Option(None, "--aggregate", help=_with_default("chunk: mean|max of window logits.", "aggregate")),
+    max_windows: Optional[int] = typer.Option(None, "--max-windows", help=_with_default(
+        "chunk: windows one text contributes at most (evenly spaced over it), in training, evaluation and prediction.", "max_windows")),
     patience: Optional[int] = typer.Option(None, "--patience", help=_with_default("Early-stopping patience in epochs (0 = off).", "early_stopping_patience")),
     seed: Optional[int] = typer.Option(None, "--seed", help=_with_default("", "seed")),
     restarts: Optional[int] = typer.Option(None, "--restarts",
@@ -167,7 +170,8 @@ def train(
                  max_length=max_length, class_weights=class_weights, loss=loss,
                  label_smoothing=label_smoothing, freeze=freeze,
                  unfreeze_last=unfreeze_last, early_stopping_patience=patience, seed=seed, restarts=restarts,
-                 refit=refit, long_text=long_text, stride=stride, aggregate=aggregate, grad_accum=grad_accum,
+                 refit=refit, long_text=long_text, stride=stride, aggregate=aggregate, max_windows=max_windows,
+                 grad_accum=grad_accum,
                  save_steps=save_steps, save_minutes=save_minutes,
                  trainer_args=parse_trainer_args(trainer_arg) or None)
     flags = {k: v for k, v in flags.items() if v is not None}
@@ -485,6 +489,8 @@ def data_check(
     label_map: Optional[str] = LABEL_MAP,
     model: str = typer.Option("default", "--model", help="Tokenizer used for length statistics."),
     max_length: int = typer.Option(128, "--max-length"),
+    max_windows: int = typer.Option(DEFAULT_MAX_WINDOWS, "--max-windows", min=1,
+                                    help="Windows one long text makes at most (counts the texts capped)."),
     seed: int = typer.Option(42, "--seed"),
 ):
     """Report rows, duplicates, label balance per split and token lengths, without training."""
@@ -496,7 +502,7 @@ def data_check(
                      normalize_labels, None, text_pair_col, label_cols, label_sep, label_names, task,
                      split_col, split_map, label_map)
     prepared = prepare(d, seed=seed, check_labels=False)
-    print_report(data_report(prepared, load_tokenizer(model), max_length), Console())
+    print_report(data_report(prepared, load_tokenizer(model), max_length, max_windows=max_windows), Console())
 
 
 def _interrupt(signum, frame):

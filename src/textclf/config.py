@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from textclf.errors import TextclfError
+from textclf.model_settings import DEFAULT_MAX_WINDOWS
 
 
 # TrainingArguments fields that a textclf setting controls: set those instead
@@ -105,6 +106,7 @@ class TrainConfig(BaseModel):
     long_text: Literal["truncate", "chunk"] = "chunk"   # chosen on imdb_subset validation, see docs/experiments.md
     stride: int = Field(32, ge=0)             # chunk: tokens shared by neighbouring windows
     aggregate: Literal["mean", "max"] = "mean"  # chunk: how window logits make a document's
+    max_windows: int = Field(DEFAULT_MAX_WINDOWS, ge=1)   # chunk: windows per text at most, evenly spaced
     early_stopping_patience: int = Field(2, ge=0)
     save_total_limit: int = Field(1, ge=1)   # complete checkpoints kept besides the best one
     save_steps: int | None = Field(None, ge=1)   # also checkpoint every N optimizer steps

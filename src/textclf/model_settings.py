@@ -28,6 +28,11 @@ class Decision(BaseModel):
     folded_into_head: bool = True           # the offset lives in the head's bias
 
 
+# chunk: windows one text contributes at most (evenly spaced); chosen so no imdb_subset review is
+# capped at max_length 256 (at most 9 windows) and 2 of 2,000 are at 128; see docs/usage.md
+DEFAULT_MAX_WINDOWS = 16
+
+
 class ModelSettings(BaseModel):
     model_config = ConfigDict(extra="allow", protected_namespaces=())
 
@@ -39,6 +44,7 @@ class ModelSettings(BaseModel):
     text_pair: bool = False
     long_text: Literal["truncate", "chunk"] = "truncate"
     stride: int = 32
+    max_windows: int = DEFAULT_MAX_WINDOWS
     aggregate: Literal["mean", "max"] = "mean"
     temperature: float = 1.0
     temperature_folded: bool = True          # T already divides the head's weights

@@ -4,48 +4,25 @@ Types a text, clicks Predict, reads the rendered label; saves a screenshot to
 test-artifacts/web_page.png. Skipped, with the reason, only when no chromium binary exists
 (`make test` installs it with apt-get when it can).
 """
-import socket
-import threading
-import time
 
 import pytest
 
 from chromium import ARTIFACTS, chromium_page, needs_chromium
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from loopback import LoopbackServer
 
 
 @pytest.fixture(scope="module")
 def server(tiny_model_dir, tmp_path_factory):
-    import uvicorn
 
     from conftest import train_tiny_sms
     from textclf.inference.predictor import Predictor
     from textclf.serving.app import create_app
 
     run, _ = train_tiny_sms(tiny_model_dir, tmp_path_factory.mktemp("browser"))
-    port = free_port()
     app = create_app(lambda: Predictor.load(run.path, backend="torch"))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    import httpx
-    deadline = time.time() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.time() < deadline, "server did not become ready"
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}", run
-    srv.should_exit = True
-    thread.join(10)
+    with LoopbackServer(app) as srv:
+        srv.wait_ready()
+        yield srv.url, run
 
 
 @needs_chromium

@@ -5,7 +5,9 @@ from collections import Counter
 
 import numpy as np
 
+from textclf.data.features import window_counts
 from textclf.data.prepare import MERGED_VARIANTS, PreparedData
+from textclf.model_settings import DEFAULT_MAX_WINDOWS
 
 
 def token_lengths(texts: list[str], tokenizer, pairs: list[str] | None = None) -> np.ndarray:
@@ -31,7 +33,8 @@ def length_histogram(lengths: np.ndarray, sizes: dict[str, int], bins: int = 60)
     return out
 
 
-def data_report(data: PreparedData, tokenizer=None, max_length: int = 128) -> dict:
+def data_report(data: PreparedData, tokenizer=None, max_length: int = 128, *, long_text: str = "chunk",
+                stride: int = 32, max_windows: int | None = DEFAULT_MAX_WINDOWS) -> dict:
     if data.labels.multi_label:
         names = list(data.labels.names)
     else:
@@ -55,12 +58,27 @@ def data_report(data: PreparedData, tokenizer=None, max_length: int = 128) -> di
         report["token_length"]["max"] = int(lengths.max())
         report["max_length"] = max_length
         report["over_max_length"] = int((lengths > max_length).sum())
+        if long_text == "chunk" and max_windows:
+            report["windows"] = capped_windows(splits, tokenizer, lengths, max_length, stride, max_windows)
         report["token_length_histogram"] = length_histogram(
             lengths, {s: len(sp.texts) for s, sp in data.splits.items()})
     if data.labels.multi_label:
         report["label_cardinality"] = {s: round(float(np.mean([len(r) for r in sp.labels])), 4)
                                        for s, sp in data.splits.items()}
     return report
+
+
+def capped_windows(splits, tokenizer, lengths, max_length: int, stride: int, max_windows: int) -> dict:
+    """How many texts make more than max_windows windows, and how many windows they lose."""
+    pair_lengths = None
+    if splits and splits[0].pairs is not None:
+        pair_lengths = token_lengths([p for s in splits for p in s.pairs], tokenizer) \
+            - tokenizer.num_special_tokens_to_add(pair=False)
+    counts = window_counts(lengths, tokenizer, max_length=max_length, stride=stride,
+                           pair_lengths=pair_lengths)
+    over = counts > max_windows
+    return {"max_windows": max_windows, "total": int(counts.sum()), "capped_texts": int(over.sum()),
+            "dropped": int((counts[over] - max_windows).sum())}
 
 
 def warnings(report: dict) -> list[str]:
@@ -76,6 +94,11 @@ def warnings(report: dict) -> list[str]:
     if report.get("over_max_length"):
         out.append(f"{report['over_max_length']} texts exceed max_length={report['max_length']} "
                    "tokens (truncated, or split into windows with --long-text chunk)")
+    capped = report.get("windows", {})
+    if capped.get("capped_texts"):
+        out.append(f"{capped['capped_texts']} texts make more than {capped['max_windows']} windows; each keeps "
+                   f"{capped['max_windows']} evenly spaced ones ({capped['dropped']:,} of {capped['total']:,} "
+                   "windows left out; --max-windows)")
     return out + list(report["notes"])
 
 

@@ -62,6 +62,7 @@ def pad_batch(rows: list[dict], pad_id: int) -> dict[str, np.ndarray]:
 
 def batched_logits(backend, tokenizer, texts: list[str], *, max_length: int,
                    pairs: list[str] | None = None, long_text: str = "truncate", stride: int = 32,
+                   max_windows: int | None = None,
                    aggregate_how: str = "mean", max_batch_tokens: int = 8192,
                    progress: bool = False, dropout: bool = False) -> np.ndarray:
     """Logits for `texts` in input order; each batch padded only to its own longest text.
@@ -69,7 +70,8 @@ def batched_logits(backend, tokenizer, texts: list[str], *, max_length: int,
     logits are aggregated into one row per text."""
     if not isinstance(backend, (TorchBackend, OnnxBackend)):   # a bare torch model
         backend = TorchBackend(backend)
-    feats = encode(tokenizer, texts, pairs, max_length=max_length, long_text=long_text, stride=stride)
+    feats = encode(tokenizer, texts, pairs, max_length=max_length, long_text=long_text, stride=stride,
+                   max_windows=max_windows)
     out = None
     bar = None
     if progress and len(feats) > 256:
@@ -102,6 +104,7 @@ class Predictor:
         self.max_length = settings.max_length or min(tokenizer.model_max_length, 512)
         self.long_text = settings.long_text
         self.stride = settings.stride
+        self.max_windows = settings.max_windows
         self.aggregate = settings.aggregate
         self.text_pair = settings.text_pair
         # T is normally folded into the head's weights at training time; apply it only if not
@@ -156,7 +159,7 @@ class Predictor:
             raise ModelError(f"Got {len(texts)} texts but {len(pairs)} text pairs.")
         return batched_logits(self.backend, self.tokenizer, list(texts), pairs=pairs,
                               max_length=self.max_length, long_text=self.long_text,
-                              stride=self.stride, aggregate_how=self.aggregate,
+                              stride=self.stride, max_windows=self.max_windows, aggregate_how=self.aggregate,
                               max_batch_tokens=max_batch_tokens, progress=progress, dropout=dropout)
 
     def to_probs(self, logits: np.ndarray) -> np.ndarray:

@@ -106,7 +106,7 @@ def _data_summary(run: RunFiles) -> str:
 def _hyperparameters(run: RunFiles) -> str:
     keep = ("model", "max_length", "epochs", "min_steps", "batch_size", "learning_rate", "weight_decay",
             "warmup_ratio", "class_weights", "loss", "label_smoothing", "freeze", "unfreeze_last",
-            "long_text", "seed", "restarts", "refit")
+            "long_text", "max_windows", "seed", "restarts", "refit")
     base = (run.environment or {}).get("base_model", {})
     rows = [[k, "auto" if run.config[k] is None else run.config[k]] for k in keep if k in run.config]
     if rows and rows[0][0] == "model":   # a hub id, or the base's directory name (no local paths)

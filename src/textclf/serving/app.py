@@ -1,10 +1,13 @@
 """`textclf serve`: a FastAPI app over one Predictor, with micro-batching, limits, an optional API
 key, Prometheus metrics and a small web page.
 
-POST /predict is shaped like text-embeddings-inference's classification endpoint:
-{"inputs": "text" | ["t1", ...] | [["a", "b"], ...], "raw_scores": false, "top_k": null,
- "truncate": true} -> per input a list of {"label", "score"}, best first (multi-label: sigmoid
-scores, each with "selected" = at/above the model's threshold).
+POST /predict (and POST /, as text-embeddings-inference routes it) is shaped like TEI's
+classification endpoint: {"inputs": "text" | ["t1", ...] | [["a", "b"], ...], "raw_scores": false,
+"top_k": null, "truncate": true, "truncation_direction": "right"} -> per input a list of
+{"label", "score"}, best first (multi-label: sigmoid scores, each with "selected" = at/above the
+model's threshold); a single text gets its list alone. A request with "parameters" ({"top_k",
+"function_to_apply"}) is the Inference API's shape, which huggingface_hub's InferenceClient sends:
+its answer is always a list per input, a single text included.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import os
 import threading
 import time
 from importlib import resources
-from typing import Union
+from typing import Literal, Union
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -32,6 +35,16 @@ MAX_BODY_BYTES = 1_000_000
 MAX_INPUTS = 256
 
 
+class Parameters(BaseModel):
+    """The Inference API's text-classification parameters."""
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int | None = Field(None, ge=1, description="Only the k best labels per input.")
+    function_to_apply: Literal["sigmoid", "softmax", "none"] | None = Field(
+        None, description="Scores as sigmoid or softmax of the logits, or the logits ('none'); "
+                          "default: the model's own (softmax, or sigmoid for multi-label).")
+
+
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -41,6 +54,10 @@ class PredictRequest(BaseModel):
     top_k: int | None = Field(None, ge=1, description="Only the k best labels per input (default: all).")
     truncate: bool = Field(True, description="Cut texts longer than the model's max length; "
                                              "false: such a text is a 422 error.")
+    truncation_direction: Literal["right", "left", "Right", "Left"] = Field(
+        "right", description="Which end of a too-long text is cut: right keeps its start, left its end.")
+    parameters: Parameters | None = Field(None, description="The Inference API's shape (top_k, "
+                                          "function_to_apply); the answer is then a list per input.")
 
 
 class Label(BaseModel):
@@ -77,6 +94,7 @@ class Guard:
     anything, and records request counts and latency per path."""
 
     PROTECTED = ("/predict", "/info", "/explain")
+    PREDICT = ("/predict", "/")   # POST / is TEI's and the Inference API's route to the model
     COUNTED = ("/predict", "/info", "/explain", "/health", "/ready", "/")
 
     def __init__(self, app, *, api_key: str | None, max_body_bytes: int, metrics: "Metrics", fast=None):
@@ -106,7 +124,8 @@ class Guard:
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             response = _error(413, f"Request body is larger than {self.max_body_bytes} bytes.")
-        elif self.api_key and path in self.PROTECTED and not _authorized(headers, self.api_key):
+        elif (self.api_key and (path in self.PROTECTED or (path == "/" and scope["method"] == "POST"))
+              and not _authorized(headers, self.api_key)):
             response = _error(401, "Missing or wrong API key; send 'Authorization: Bearer <key>'.")
         else:
             response = None
@@ -118,7 +137,7 @@ class Guard:
             await send(message)
 
         try:
-            if (response is None and self.fast is not None and path == "/predict" and scope["method"] == "POST"
+            if (response is None and self.fast is not None and path in self.PREDICT and scope["method"] == "POST"
                     and headers.get("content-type", "").startswith("application/json")):
                 response, receive = await self._fast_predict(receive)
             if response is not None:
@@ -225,9 +244,14 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
     async def predict(req: PredictRequest):
         # built from plain floats/strings already: skip re-validating against response_model,
         # which stays for the OpenAPI schema
-        return JSONResponse(await answer(req.inputs, req.raw_scores, req.top_k, req.truncate))
+        return JSONResponse(await answer(**request_fields(req)))
 
-    async def answer(inputs, raw_scores: bool, top_k: int | None, truncate: bool):
+    app.post("/", include_in_schema=True, summary="Predict (TEI's and the Inference API's route)",
+             response_model=Union[list[Label], list[list[Label]]])(predict)
+
+    async def answer(inputs, raw_scores: bool = False, top_k: int | None = None, truncate: bool = True,
+                     truncation_direction: str = "right", function_to_apply: str | None = None,
+                     nested: bool = False):
         p = ready_predictor()
         texts, pairs, single = _parse_inputs(inputs)
         if pairs is not None and not p.text_pair:
@@ -235,16 +259,18 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
         if pairs is None and p.text_pair:
             raise ApiError(422, "This model classifies text pairs; send inputs as [[text, text_pair], ...].")
         if not truncate and p.long_text != "chunk":
-            lengths = [len(x) for x in p.tokenizer(texts, pairs, truncation=False)["input_ids"]]
-            too_long = [i for i, n in enumerate(lengths) if n > p.max_length]
-            if too_long:
-                raise ApiError(422, f"Input {too_long[0]} has {lengths[too_long[0]]} tokens, more than "
-                                    f"the model's max length {p.max_length}; send truncate=true.")
+            check_lengths(p, texts, pairs)
+        if truncation_direction.lower() == "left" and p.long_text != "chunk":
+            if pairs is not None:
+                raise ApiError(422, "truncation_direction left cuts single texts; send pairs with right.")
+            texts = keep_ends(p, texts)
         logits = await state["batcher"].logits(texts, pairs)
-        scores = logits if raw_scores else p.to_probs(logits)
-        thresholds = p.thresholds if p.labels.multi_label and not raw_scores else None
+        how = "none" if raw_scores else function_to_apply
+        scores = _scores(p, logits, how)
+        own = how is None or how == ("sigmoid" if p.labels.multi_label else "softmax")
+        thresholds = p.thresholds if p.labels.multi_label and own else None
         out = [_labels(p, row, top_k, thresholds) for row in scores]
-        return out[0] if single else out
+        return out[0] if single and not nested else out
 
     from textclf.serving.explain import explain_router
     app.include_router(explain_router(ready_predictor, ApiError))
@@ -281,6 +307,62 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
 
     app.state.textclf = state
     return app
+
+
+def request_fields(req: PredictRequest) -> dict:
+    """answer()'s arguments from a validated request; `parameters` (the Inference API's shape)
+    override the top-level top_k and make the answer a list per input."""
+    fields = {"inputs": req.inputs, "raw_scores": req.raw_scores, "top_k": req.top_k,
+              "truncate": req.truncate, "truncation_direction": req.truncation_direction}
+    if req.parameters is not None:
+        fields["nested"] = True
+        fields["function_to_apply"] = req.parameters.function_to_apply
+        if req.parameters.top_k is not None:
+            fields["top_k"] = req.parameters.top_k
+    return fields
+
+
+def check_lengths(p, texts: list[str], pairs: list[str] | None) -> None:
+    """422 for the first input longer than the model's max length (truncate=false)."""
+    lengths = [len(x) for x in p.tokenizer(texts, pairs, truncation=False, verbose=False)["input_ids"]]
+    too_long = [i for i, n in enumerate(lengths) if n > p.max_length]
+    if too_long:
+        raise ApiError(422, f"Input {too_long[0]} has {lengths[too_long[0]]} tokens, more than "
+                            f"the model's max length {p.max_length}; send truncate=true.")
+
+
+def keep_ends(p, texts: list[str]) -> list[str]:
+    """Texts too long for the model cut from the left: each keeps the whole words at its end that
+    fit in max_length tokens, so the tokenizer's usual right truncation then cuts nothing."""
+    room = p.max_length - p.tokenizer.num_special_tokens_to_add(pair=False)
+    enc = p.tokenizer(texts, add_special_tokens=False, truncation=False, return_offsets_mapping=True,
+                      verbose=False)
+    out = []
+    for i, text in enumerate(texts):
+        n = len(enc["input_ids"][i])
+        if n <= room:
+            out.append(text)
+            continue
+        words = enc.word_ids(i)
+        first = n - room
+        while first < n and first > 0 and words[first] is not None and words[first] == words[first - 1]:
+            first += 1   # never start inside a word: its pieces would tokenize differently
+        out.append(text[enc["offset_mapping"][i][first][0]:] if first < n else text[-1:])
+    return out
+
+
+def _scores(p, logits: np.ndarray, how: str | None) -> np.ndarray:
+    """The model's probabilities (how=None), the logits ('none'), or softmax/sigmoid of the
+    temperature-scaled logits."""
+    from textclf.evaluation.metrics import softmax
+    from textclf.evaluation.thresholds import sigmoid
+
+    if how is None:
+        return p.to_probs(logits)
+    if how == "none":
+        return logits
+    z = logits / p.temperature + p.offsets
+    return softmax(z) if how == "softmax" else sigmoid(z)
 
 
 def _labels(p, row: np.ndarray, top_k: int | None, thresholds=None) -> list[dict]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 
-FIELDS = frozenset(("inputs", "raw_scores", "top_k", "truncate"))
+FIELDS = frozenset(("inputs", "raw_scores", "top_k", "truncate", "parameters"))
+PARAMETERS = frozenset(("top_k", "function_to_apply"))
+FUNCTIONS = (None, "sigmoid", "softmax", "none")
 
 
 def plain_request(body: bytes) -> dict | None:
@@ -27,9 +29,22 @@ def plain_request(body: bytes) -> dict | None:
     raw, truncate, top_k = obj.get("raw_scores", False), obj.get("truncate", True), obj.get("top_k")
     if type(raw) is not bool or type(truncate) is not bool:
         return None
-    if top_k is not None and (type(top_k) is not int or top_k < 1):
+    if not _top_k_ok(top_k):
         return None
-    return {"inputs": inputs, "raw_scores": raw, "top_k": top_k, "truncate": truncate}
+    out = {"inputs": inputs, "raw_scores": raw, "top_k": top_k, "truncate": truncate}
+    if "parameters" in obj:
+        params = obj["parameters"]
+        if not isinstance(params, dict) or not params.keys() <= PARAMETERS:
+            return None
+        how, k = params.get("function_to_apply"), params.get("top_k")
+        if how not in FUNCTIONS or not _top_k_ok(k):
+            return None
+        out.update(nested=True, function_to_apply=how, top_k=k if k is not None else top_k)
+    return out
+
+
+def _top_k_ok(top_k) -> bool:
+    return top_k is None or (type(top_k) is int and top_k >= 1)
 
 
 async def read_body(receive, limit: int) -> bytes | None:

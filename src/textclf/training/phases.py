@@ -92,7 +92,8 @@ def read_data(cfg):
         raise DataError(f"--refit trains on the validation split, and the test file {cfg.data.test} has "
                         "no labels, so the test metrics would be computed on rows the model learnt; "
                         "give a labelled --test file or drop --refit.")
-    return data, data_report(data, load_tokenizer(cfg.model), cfg.max_length)
+    return data, data_report(data, load_tokenizer(cfg.model), cfg.max_length, long_text=cfg.long_text,
+                             stride=cfg.stride, max_windows=cfg.max_windows)
 
 
 def prepare_data(cfg, data, report) -> TrainingData:
@@ -106,7 +107,8 @@ def prepare_data(cfg, data, report) -> TrainingData:
     tr, va = data.splits["train"], data.splits["validation"]
     y = {s: targets(labels, data.splits[s], s) for s in data.splits}
     weights = loss_weights(labels, y["train"], cfg.class_weights)
-    enc = dict(max_length=cfg.max_length, long_text=cfg.long_text, stride=cfg.stride)
+    enc = dict(max_length=cfg.max_length, long_text=cfg.long_text, stride=cfg.stride,
+               max_windows=cfg.max_windows)
     train_ds, _ = to_dataset(encode(tokenizer, tr.texts, tr.pairs, **enc), y["train"])
     valid_ds, valid_doc = to_dataset(encode(tokenizer, va.texts, va.pairs, **enc), y["validation"],
                                      sort_by_length=True)
@@ -330,6 +332,7 @@ def calibrate_and_decide(cfg, prep: TrainingData, model, say) -> Decided:
         positive_label=labels.positive, primary_metric=labels.primary_metric,
         max_length=cfg.max_length, base_model=cfg.model, task=labels.task,
         text_pair=prep.data.has_pairs, long_text=cfg.long_text, stride=cfg.stride,
+        max_windows=cfg.max_windows,
         aggregate=cfg.aggregate, temperature=t, temperature_folded=folded, thresholds=thresholds,
         decision=Decision.model_validate(decision) if decision is not None else None)
     return Decided(calibration, thresholds, decision, valid_logits, test_logits, settings)
