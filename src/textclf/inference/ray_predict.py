@@ -162,7 +162,8 @@ def predict_ray(model: str, input_path: str, output: str, *, address: str | None
                 min_confidence: float | None = None, max_batch_tokens: int = 8192,
                 mc_dropout: int = 0, seed: int = 0) -> RayResult:
     """Predict every row of a file or directory (Parquet/CSV/TSV/JSONL) into the directory
-    `output` (Parquet, or CSV/JSONL when its name ends so), rows in input order. Local outputs
+    `output` (Parquet, or CSV/JSONL when its name ends so), each file's rows in input order (the
+    files' names are Ray Data's and need not sort in that order). Local outputs
     appear only when complete (written next to it, then renamed)."""
     from textclf.inference.predictor import Predictor
 
