@@ -8,10 +8,15 @@ clients each send single-text POST /predict requests back to back for a fixed ti
 --max-requests in all). Prints requests/s and its share of the ceiling, p50/p95/p99 latency,
 errors, the server's RSS after the run (VmRSS and peak VmHWM from /proc, summed over its
 processes), and the CPU cores the server and the load generator used. --unbatched adds a server
-that runs one forward per request.
+that runs one forward per request; --max-wait-ms 0,2 compares batching waits side by side, and
+--ort-spin 1,0 onnxruntime's threads spinning or sleeping between calls.
 
-Usage: python benchmarks/serve_load.py RUN_OR_MODEL_DIR [--clients 16] [--seconds 60]
-       [--backends onnx,torch] [--workers 1,2] [--unbatched]
+--rounds R alternates the measurements R times (ceiling, every server, ceiling, every server,
+...), and the summary table gives each server's median over the rounds, its share being the
+median of (server req/s / that round's ceiling): on a shared machine one figure alone says little.
+
+Usage: python benchmarks/serve_load.py RUN_OR_MODEL_DIR [--clients 16] [--seconds 60] [--rounds 3]
+       [--backends onnx,torch] [--workers 1,2] [--max-wait-ms 0,2] [--unbatched]
 """
 from __future__ import annotations
 
@@ -130,7 +135,8 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def run_mode(model: str, backend: str, batching: bool, texts, args, workers: int = 1) -> dict:
+def run_mode(model: str, backend: str, batching: bool, texts, args, workers: int = 1,
+             max_wait_ms: float | None = None, spin: str | None = None) -> dict:
     import httpx
 
     port = free_port()
@@ -138,9 +144,10 @@ def run_mode(model: str, backend: str, batching: bool, texts, args, workers: int
            "--workers", str(workers)]
     if not batching:
         cmd.append("--no-batching")
-    if args.max_wait_ms is not None:
-        cmd += ["--max-wait-ms", str(args.max_wait_ms)]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if max_wait_ms is not None:
+        cmd += ["--max-wait-ms", str(max_wait_ms)]
+    env = dict(os.environ) if spin is None else {**os.environ, "TEXTCLF_ORT_SPIN": spin}
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
@@ -193,16 +200,49 @@ def machine_load() -> str:
     return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def modes(args) -> list[dict]:
+    """The servers each round runs: every worker count and batching wait, and the unbatched one."""
+    waits = [None] if args.max_wait_ms is None else [float(w) for w in args.max_wait_ms.split(",")]
+    spins = [None] if args.ort_spin is None else args.ort_spin.split(",")
+    out = []
+    for w in args.workers.split(","):
+        for wait in waits:
+            for spin in spins:
+                name = (f"{w} worker{'s' if int(w) > 1 else ''}" + ("" if wait is None else f", {wait:g} ms wait")
+                        + ("" if spin is None else f", onnxruntime threads {'spinning' if spin == '1' else 'sleeping'}"))
+                out.append({"name": name, "batching": True, "workers": int(w), "wait": wait, "spin": spin})
+    if args.unbatched:
+        out.append({"name": "1 worker, one forward per request", "batching": False, "workers": 1, "wait": None,
+                    "spin": None})
+    return out
+
+
+def median_row(rounds: list[dict]) -> dict:
+    """One server's figures over its rounds: medians, the share against each round's own ceiling."""
+    med = {k: float(np.median([r[k] for r in rounds]))
+           for k in ("req_per_s", "ceiling", "p50_ms", "p95_ms", "p99_ms", "rss_mb", "peak_rss_mb",
+                     "server_cpu", "client_cpu")}
+    med["share"] = float(np.median([r["req_per_s"] / r["ceiling"] for r in rounds]))
+    med["requests"] = int(sum(r["requests"] for r in rounds))
+    med["errors"] = int(sum(r["errors"] for r in rounds))
+    med["rounds"] = len(rounds)
+    med["shares"] = [r["req_per_s"] / r["ceiling"] for r in rounds]
+    return {**rounds[0], **med}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating ceiling/server rounds (median)")
     ap.add_argument("--max-requests", type=int, default=200_000)
     ap.add_argument("--backends", default="onnx,torch", help="comma-separated: onnx (int8), onnx-fp32, torch")
     ap.add_argument("--workers", default="1,2", help="comma-separated worker counts")
-    ap.add_argument("--max-wait-ms", type=float, default=None, help="the server's micro-batching wait "
+    ap.add_argument("--max-wait-ms", default=None, help="comma-separated micro-batching waits to compare "
                     "(default: the server's default)")
+    ap.add_argument("--ort-spin", default=None, help="comma-separated 1|0: onnxruntime's threads spin or "
+                    "sleep between calls in the server (TEXTCLF_ORT_SPIN; default: the server's default)")
     ap.add_argument("--unbatched", action="store_true", help="also one forward per request (1 worker)")
     ap.add_argument("--sms", type=Path, default=SMS, help="The SMSSpamCollection file")
     args = ap.parse_args()
@@ -212,30 +252,32 @@ def main() -> None:
     print(f"before: {machine_load()}", flush=True)
     rows = []
     for backend in args.backends.split(","):
-        one, grouped = model_ceiling(args.model, backend, texts, args.clients)
-        ceiling = 1000 / grouped
-        print(f"  {backend}: model alone {one:.2f} ms/text one at a time, {grouped:.2f} ms/text in groups of "
-              f"{args.clients} -> ceiling {ceiling:.0f} texts/s", flush=True)
-        modes = [(f"{w} worker{'s' if int(w) > 1 else ''}", True, int(w)) for w in args.workers.split(",")]
-        if args.unbatched:
-            modes.append(("1 worker, one forward per request", False, 1))
-        for name, batching, workers in modes:
-            r = run_mode(args.model, backend, batching, texts, args, workers)
-            r.update(mode=name, ceiling=ceiling, share=r["req_per_s"] / ceiling,
-                     backend={"onnx": "onnx int8", "onnx-fp32": "onnx fp32"}.get(backend, backend))
-            rows.append(r)
-            print(f"  {backend}, {name}: {r['req_per_s']:.1f} req/s = {100 * r['share']:.0f}% of the ceiling, "
-                  f"p99 {r['p99_ms']:.1f} ms ({machine_load()})", flush=True)
-    print(f"\n{args.clients} concurrent clients, single-text requests, {args.seconds:g} s per server"
-          f"{'' if args.max_wait_ms is None else f', --max-wait-ms {args.max_wait_ms:g}'}; "
-          f"after: {machine_load()}\n")
-    print("| backend | server | requests | req/s | model-alone ceiling texts/s | share of ceiling | p50 ms "
-          "| p95 ms | p99 ms | errors | server RSS MB (peak) | CPU cores used: server / load generator |")
+        label = {"onnx": "onnx int8", "onnx-fp32": "onnx fp32"}.get(backend, backend)
+        runs: dict[str, list[dict]] = {}
+        for k in range(args.rounds):
+            one, grouped = model_ceiling(args.model, backend, texts, args.clients)
+            ceiling = 1000 / grouped
+            print(f"  round {k + 1}, {backend}: model alone {one:.2f} ms/text one at a time, {grouped:.2f} "
+                  f"ms/text in groups of {args.clients} -> ceiling {ceiling:.0f} texts/s", flush=True)
+            for m in modes(args):
+                r = run_mode(args.model, backend, m["batching"], texts, args, m["workers"], m["wait"], m["spin"])
+                r.update(mode=m["name"], ceiling=ceiling, backend=label)
+                runs.setdefault(m["name"], []).append(r)
+                print(f"  round {k + 1}, {backend}, {m['name']}: {r['req_per_s']:.1f} req/s = "
+                      f"{100 * r['req_per_s'] / ceiling:.0f}% of the ceiling, p99 {r['p99_ms']:.1f} ms "
+                      f"({machine_load()})", flush=True)
+        rows += [median_row(rs) for rs in runs.values()]
+    print(f"\n{args.clients} concurrent clients, single-text requests, {args.seconds:g} s per server per "
+          f"round, medians of {args.rounds} alternating rounds; after: {machine_load()}\n")
+    print("| backend | server | requests | req/s | model-alone ceiling texts/s | share of ceiling (rounds) "
+          "| p50 ms | p95 ms | p99 ms | errors | server RSS MB (peak) | CPU cores used: server / load generator |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
+        shares = " / ".join(f"{100 * v:.0f}" for v in r["shares"])
         print(f"| {r['backend']} | {r['mode']} | {r['requests']} | {r['req_per_s']:.1f} | {r['ceiling']:.0f} | "
-              f"{100 * r['share']:.0f}% | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | "
-              f"{r['rss_mb']:.0f} ({r['peak_rss_mb']:.0f}) | {r['server_cpu']:.2f} / {r['client_cpu']:.2f} |")
+              f"{100 * r['share']:.0f}% ({shares}) | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
+              f"{r['errors']} | {r['rss_mb']:.0f} ({r['peak_rss_mb']:.0f}) | {r['server_cpu']:.2f} / "
+              f"{r['client_cpu']:.2f} |")
 
 
 if __name__ == "__main__":
