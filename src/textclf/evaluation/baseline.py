@@ -31,7 +31,8 @@ def tfidf_baseline(train_texts, train_y, valid_texts, valid_y, test_texts, label
                    class_weight: str | None = "balanced") -> dict:
     """Fit on train, pick C (and thresholds) on validation, predict test.
 
-    Returns {"probs": test probabilities (one column per label id), "C", "thresholds", "seconds"}.
+    Returns {"probs": test probabilities (one column per label id), "valid_probs" (the chosen
+    model's on validation), "C", "thresholds", "seconds"}.
     """
     start = time.perf_counter()
     features = make_union(
@@ -53,13 +54,18 @@ def tfidf_baseline(train_texts, train_y, valid_texts, valid_y, test_texts, label
         else:
             clf.fit(x_train, train_y)
             thresholds = None
-            score = primary_score(valid_y, clf.predict(x_valid), labels) if len(valid_y) else 0.0
+            probs_valid = _all_columns(clf, x_valid, k)
+            score = primary_score(valid_y, probs_valid.argmax(1), labels) if len(valid_y) else 0.0
         if best is None or score > best[0]:
-            best = (score, c, clf, thresholds)
-    _, c, clf, thresholds = best
-    if labels.multi_label:
-        probs = clf.predict_proba(x_test)
-    else:
-        probs = np.zeros((len(test_texts), k))
-        probs[:, clf.classes_] = clf.predict_proba(x_test)
-    return {"probs": probs, "C": c, "thresholds": thresholds, "seconds": time.perf_counter() - start}
+            best = (score, c, clf, thresholds, probs_valid)
+    _, c, clf, thresholds, probs_valid = best
+    probs = clf.predict_proba(x_test) if labels.multi_label else _all_columns(clf, x_test, k)
+    return {"probs": probs, "valid_probs": probs_valid, "C": c, "thresholds": thresholds,
+            "seconds": time.perf_counter() - start}
+
+
+def _all_columns(clf, x, k: int) -> np.ndarray:
+    """predict_proba with one column per label id, zeros for labels the training split lacked."""
+    out = np.zeros((x.shape[0], k))
+    out[:, clf.classes_] = clf.predict_proba(x)
+    return out

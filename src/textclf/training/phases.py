@@ -341,9 +341,14 @@ def calibrate_and_decide(cfg, prep: TrainingData, model, say) -> Decided:
 # ---- score test and baseline ---------------------------------------------------------------
 
 def test_probs(prep: TrainingData, decided: Decided) -> np.ndarray:
+    return logit_probs(prep, decided.test_logits)
+
+
+def logit_probs(prep: TrainingData, logits: np.ndarray) -> np.ndarray:
+    """Probabilities from calibrated logits: sigmoid (multi-label) or softmax."""
     from textclf.evaluation.metrics import softmax
     from textclf.evaluation.thresholds import sigmoid
-    return sigmoid(decided.test_logits) if prep.labels.multi_label else softmax(decided.test_logits)
+    return sigmoid(logits) if prep.labels.multi_label else softmax(logits)
 
 
 def score_test(cfg, prep: TrainingData, fitted: Fitted, decided: Decided, say) -> dict:
@@ -425,9 +430,11 @@ def write_run(work: Path, name: str, cfg, prep: TrainingData, fitted: Fitted, de
     with open(work / "train_log.jsonl", "w", encoding="utf-8") as f:
         for h in fitted.log_history:
             f.write(json.dumps(h) + "\n")
-    te = prep.split("test")
+    te, va = prep.split("test"), prep.split("validation")
     write_predictions(work / "test_predictions.csv", te.texts, te.labels, test_probs(prep, decided),
                       prep.labels, decided.thresholds, te.pairs)
+    write_predictions(work / "validation_predictions.csv", va.texts, va.labels,
+                      logit_probs(prep, decided.valid_logits), prep.labels, decided.thresholds, va.pairs)
     (work / "report.md").write_text(run_report(name, cfg, metrics, prep.report), encoding="utf-8")
 
 
