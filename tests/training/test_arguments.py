@@ -103,3 +103,19 @@ def test_trainer_args_the_trainer_refuses_are_one_error(tmp_path):
 def test_resume_and_overwrite_together_are_refused():
     with pytest.raises(TextclfError, match="pass one of them"):
         TrainConfig.parse({"data": {"train": "x.csv"}, "resume": True, "overwrite": True})
+
+
+@pytest.mark.parametrize("n, batch, steps", [(None, 16, 10), (20, 8, 3), (6, 8, 1), (10_000, 16, 10)])
+def test_loss_is_logged_at_least_once_an_epoch(tmp_path, n, batch, steps):
+    args = training_arguments(_cfg(batch_size=batch), str(tmp_path), "accuracy", n_examples=n)
+    assert args.logging_steps == steps
+
+
+def test_every_epoch_line_of_a_short_epoch_has_a_loss(tiny_model_dir, tmp_path):
+    import math
+
+    from conftest import train_tiny_sms
+
+    run, _ = train_tiny_sms(tiny_model_dir, tmp_path)   # 63 training texts: 8 steps an epoch
+    lines = run.metrics["training"]["epochs"]
+    assert len(lines) == 2 and all(math.isfinite(e["train_loss"]) for e in lines)

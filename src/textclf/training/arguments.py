@@ -65,7 +65,16 @@ def scheduled_epochs(cfg, n_examples: int) -> float:
     return float(DEFAULT_EPOCHS)
 
 
-def training_arguments(cfg, output_dir: str, metric: str, evaluate: bool = True):
+def logging_steps(cfg, n_examples: int | None) -> int:
+    """Log the loss every 10 optimizer steps, or every step when an epoch has fewer (so every
+    epoch's line has a loss)."""
+    if not n_examples:
+        return 10
+    return max(1, min(10, math.ceil(n_examples / effective_batch(cfg)["effective"])))
+
+
+def training_arguments(cfg, output_dir: str, metric: str, evaluate: bool = True,
+                       n_examples: int | None = None):
     """textclf's TrainingArguments: evaluation and a checkpoint every epoch (more checkpoints
     come from the Checkpoints callback), the best epoch on validation restored at the end;
     then the device's precision; then the user's trainer_args, which win. `evaluate` False:
@@ -91,7 +100,7 @@ def training_arguments(cfg, output_dir: str, metric: str, evaluate: bool = True)
         greater_is_better=True,
         restore_callback_states_from_checkpoint=True,   # early stopping's count survives a resume
         logging_strategy="steps",
-        logging_steps=10,
+        logging_steps=logging_steps(cfg, n_examples),
         report_to="none",
         seed=cfg.seed,
         data_seed=cfg.seed,

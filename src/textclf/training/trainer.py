@@ -166,7 +166,7 @@ def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir:
     the last epoch is the result."""
     metric = labels.primary_metric
     evaluate = valid_ds is not None
-    args = training_arguments(cfg, output_dir, metric, evaluate=evaluate)
+    args = training_arguments(cfg, output_dir, metric, evaluate=evaluate, n_examples=len(train_ds))
     own = []
     if cfg.early_stopping_patience and evaluate:
         own.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
