@@ -127,6 +127,9 @@ def test_api_key(run_dir):
         assert c.post("/predict", json={"inputs": "a"}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
         assert c.get("/info", headers={"x-api-key": "s3cret"}).status_code == 200
         assert c.get("/health").status_code == 200
+        assert c.post("/", json={"inputs": "a"}).status_code == 401   # TEI's route is guarded too
+        assert c.post("/", json={"inputs": "a"}, headers={"x-api-key": "s3cret"}).status_code == 200
+        assert c.get("/").status_code == 200                           # the page is not
     finally:
         c.__exit__(None, None, None)
 
