@@ -7,6 +7,7 @@ from pathlib import Path
 from textclf.config import DataConfig
 from textclf.data.labels import LabelSpace, label_variants, normalize_labels, remap_labels
 from textclf.data.load import LabelledData, load_labelled
+from textclf.data.row_edits import edit_rows
 from textclf.data.split import (SPLITS, Duplicates, cross_split_duplicates, find_duplicates,
                                 stratified_group_split)
 from textclf.errors import DataError, MissingColumnError
@@ -111,7 +112,25 @@ def _to_split(d: LabelledData, idx: list[int] | None = None) -> Split:
     return Split(d.texts, d.labels, d.source, d.rows, d.pairs)
 
 
-def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> PreparedData:
+@dataclass
+class DataFiles:
+    """The files of a DataConfig, read, with label maps and normalisation applied, not yet split:
+    `main` (the training file, or its train rows under --split-col) and `given` (validation/test
+    rows from files or the split column)."""
+    main: LabelledData
+    given: dict[str, LabelledData]
+    notes: list[str]
+    variants: dict[str, list[str]]
+    test_is_validation: bool = False
+
+    @property
+    def files(self) -> list[LabelledData]:
+        return [self.main, *self.given.values()]
+
+
+def read_files(cfg: DataConfig) -> DataFiles:
+    """Read the training file and any --valid/--test files (or split column), apply --label-map,
+    find label variants and merge them under --normalize-labels, then --drop-rows / --relabel."""
     main = _load(cfg.train, cfg, split_col=cfg.split_col)
     task = "multilabel" if main.multi_label else "single"
     given: dict[str, LabelledData] = {}
@@ -148,6 +167,19 @@ def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> Pr
         _relabel(files, normalize_labels)
         if variants:
             notes.append(MERGED_VARIANTS + "; ".join("/".join(g) for g in variants.values()))
+    if cfg.drop_rows or cfg.relabel:   # on the training file: every part of it under --split-col
+        names = ["train"] + [k for k, d in given.items() if d.source == main.source]
+        edited, note = edit_rows([main] + [given[k] for k in names[1:]], cfg.drop_rows or [],
+                                 cfg.relabel or {}, cfg.train)
+        main, given = edited[0], {**given, **dict(zip(names[1:], edited[1:]))}
+        notes.append(note)
+    return DataFiles(main, given, notes, variants, test_is_validation)
+
+
+def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> PreparedData:
+    read = read_files(cfg)
+    main, given, notes, variants = read.main, read.given, read.notes, read.variants
+    test_is_validation, files = read.test_is_validation, read.files
 
     missing = [s for s in ("validation", "test") if s not in given and not
                (s == "test" and test_is_validation)]
