@@ -130,7 +130,7 @@ class DataFiles:
 
 def read_files(cfg: DataConfig) -> DataFiles:
     """Read the training file and any --valid/--test files (or split column), apply --label-map,
-    find label variants and merge them under --normalize-labels, then --drop-rows / --relabel."""
+    find label variants and merge them under --normalize-labels."""
     main = _load(cfg.train, cfg, split_col=cfg.split_col)
     task = "multilabel" if main.multi_label else "single"
     given: dict[str, LabelledData] = {}
@@ -167,13 +167,16 @@ def read_files(cfg: DataConfig) -> DataFiles:
         _relabel(files, normalize_labels)
         if variants:
             notes.append(MERGED_VARIANTS + "; ".join("/".join(g) for g in variants.values()))
-    if cfg.drop_rows or cfg.relabel:   # on the training file: every part of it under --split-col
-        names = ["train"] + [k for k, d in given.items() if d.source == main.source]
-        edited, note = edit_rows([main] + [given[k] for k in names[1:]], cfg.drop_rows or [],
-                                 cfg.relabel or {}, cfg.train)
-        main, given = edited[0], {**given, **dict(zip(names[1:], edited[1:]))}
-        notes.append(note)
     return DataFiles(main, given, notes, variants, test_is_validation)
+
+
+def _edited(splits: dict[str, Split], cfg: DataConfig, notes: list[str]) -> dict[str, Split]:
+    """--drop-rows / --relabel applied to the splits drawn from the training file, after the split
+    (so a run with them has the same split as one without, less the dropped rows)."""
+    names = [s for s, sp in splits.items() if sp.source == cfg.train]
+    edited, note = edit_rows([splits[s] for s in names], cfg.drop_rows or [], cfg.relabel or {}, cfg.train)
+    notes.append(note)
+    return dict(zip(names, edited))
 
 
 def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> PreparedData:
@@ -198,6 +201,8 @@ def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> Pr
         leaked = cross_split_duplicates(splits["train"].texts, d.texts, splits["train"].pairs, d.pairs)
         if leaked:
             notes.append(f"{leaked} {s} texts also occur in train (after normalising case/space)")
+    if cfg.drop_rows or cfg.relabel:
+        splits.update(_edited(splits, cfg, notes))
     if test_is_validation:
         splits["test"] = splits["validation"]
     splits = {s: splits[s] for s in SPLITS}

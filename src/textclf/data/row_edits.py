@@ -2,12 +2,14 @@
 --drop-rows FILE (a CSV with a `row` column) and --relabel FILE (a CSV with `row` and a new label,
 e.g. the `suggested` column `textclf data issues` writes). Rows are 0-based data rows of the
 training file, as `data issues` numbers them; the decisions are recorded in the run's config.
+They are applied after the split is drawn, so a run with them keeps the split of a run without
+(less the dropped rows), and the two compare on the same test rows.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from textclf.data.load import LabelledData
 from textclf.errors import DataError
 
 LABEL_COLUMNS = ("suggested", "label", "new_label")   # --relabel: the first of these that exists
@@ -84,10 +86,9 @@ def _new_label(value: str, multi: bool, names: set, row: int, path: str):
     return parts
 
 
-def edit_rows(parts: list[LabelledData], drop: list[int], relabel: dict[int, str],
-              path: str) -> tuple[list[LabelledData], str]:
-    """Drop and relabel rows of the training file, whose rows are spread over `parts` (one part,
-    or the splits a --split-col made of it): the edited parts and a one-line note."""
+def edit_rows(parts: list, drop: list[int], relabel: dict[int, str], path: str) -> tuple[list, str]:
+    """Drop and relabel rows of the training file, whose rows are spread over `parts` (dataclasses
+    with texts, labels, rows and pairs: the splits drawn from it): the edited parts and a note."""
     known = {r for d in parts for r in d.rows}
     _check_rows(drop, known, path, "--drop-rows")
     _check_rows(relabel, known, path, "--relabel")
@@ -95,16 +96,15 @@ def edit_rows(parts: list[LabelledData], drop: list[int], relabel: dict[int, str
     if both:
         raise DataError(f"Row {both[0]} of {path} is both dropped (--drop-rows) and relabelled (--relabel); "
                         "keep one decision per row.")
-    multi = parts[0].multi_label
+    multi = any(isinstance(lab, tuple) for d in parts for lab in d.labels)
     names = {v for d in parts for lab in d.labels for v in (lab if multi else [lab])}
     new = {r: _new_label(v, multi, names, r, path) for r, v in relabel.items()}
     gone, out = set(drop), []
     for d in parts:
         keep = [i for i, r in enumerate(d.rows) if r not in gone]
-        edited = d.subset(keep)
-        edited.labels = [new.get(r, lab) for r, lab in zip(edited.rows, edited.labels)]
-        edited.dropped = d.dropped
-        out.append(edited)
+        out.append(replace(d, texts=[d.texts[i] for i in keep], rows=[d.rows[i] for i in keep],
+                           labels=[new.get(d.rows[i], d.labels[i]) for i in keep],
+                           pairs=None if d.pairs is None else [d.pairs[i] for i in keep]))
     changed = sum(1 for d in parts for r, lab in zip(d.rows, d.labels) if r in new and new[r] != lab)
     return out, (f"--drop-rows / --relabel: dropped {len(gone)} and relabelled {changed} rows of {path} "
                  f"({len(new) - changed} relabel lines already had that label)")
