@@ -79,7 +79,8 @@ def _train(cfg: TrainConfig, *, say, callbacks) -> Run | None:
     decided = phases.calibrate_and_decide(cfg, prep, fitted.model, say)
     fitted, decided = refit.adopt(cfg, prep, fitted, decided, refitted)
     metrics = phases.score_test(cfg, prep, fitted, decided, say)
-    phases.write_run(work, final.name, cfg, prep, fitted, decided, metrics)
+    issues, metrics["label_issues"] = phases.find_label_issues(prep, decided, say)
+    phases.write_run(work, final.name, cfg, prep, fitted, decided, metrics, issues)
     finish_run(work, final, say=say)   # environment.json, report.html, model card
     runs.finish(work, final)
     phases.drop_progress(final)

@@ -255,7 +255,8 @@ def find_issues(pool: IssuePool, probs: np.ndarray, *, with_outliers: bool = Tru
         "text": [pool.texts[i] for i in order]})
     if pool.pairs is not None:
         df["text_pair"] = [pool.pairs[i] for i in order]
-    return df
+    types = {c: str for c in df.columns if c not in ("row", "score")}
+    return df.astype({**types, "row": int, "score": float})   # also when no row is flagged
 
 
 def summary_line(df, n_rows: int) -> str:
