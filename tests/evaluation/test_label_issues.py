@@ -274,3 +274,18 @@ def test_fine_tuned_out_of_fold_predictions(tiny_model_dir, tmp_path, capsys, mo
     assert sorted(issues.table["row"]) == list(range(len(rows) + 1))
     assert issues.table["score"].between(0, 1).all()
     assert "fine-tuned" in issues.method and "2-fold" in issues.method
+
+
+def test_decision_files_keep_only_the_training_files_lines(tmp_path):
+    from textclf.data.row_edits import read_drop_rows, read_relabel
+
+    train = tmp_path / "train.csv"
+    p = tmp_path / "issues.csv"
+    pd.DataFrame({"row": [4, 2, 4, 9], "file": [str(train), str(train), str(train), str(tmp_path / "valid.csv")],
+                  "suggested": ["ham", "spam", "ham", "ham"]}).to_csv(p, index=False)
+    assert read_drop_rows(str(p), str(train)) == [2, 4]
+    assert read_relabel(str(p), str(train)) == {4: "ham", 2: "spam"}
+    pd.DataFrame({"row": [1, 1], "label": ["ham", "spam"]}).to_csv(p, index=False)
+    from textclf.errors import DataError
+    with pytest.raises(DataError, match="gives row 1 two labels"):
+        read_relabel(str(p), str(train))
