@@ -536,6 +536,9 @@ def data_issues(
     d = _data_config(data, valid, test, text_col, label_col, no_header, columns, sep,
                      normalize_labels, None, text_pair_col, label_cols, label_sep, label_names, task,
                      split_col, split_map, label_map)
+    if epochs is not None and model is None:
+        from textclf.errors import DataError
+        raise DataError("--epochs sets the fine-tuning of --model; the TF-IDF default has no epochs.")
     out = Console()
     settings = {"epochs": epochs} if epochs is not None else {}
     issues = label_issues(d, folds=folds, seed=seed, model=model, train_settings=settings,
