@@ -289,3 +289,20 @@ def test_decision_files_keep_only_the_training_files_lines(tmp_path):
     from textclf.errors import DataError
     with pytest.raises(DataError, match="gives row 1 two labels"):
         read_relabel(str(p), str(train))
+
+
+def test_multi_label_rows_lacking_a_label_are_still_judged_on_the_others():
+    """A run's validation and test rows can lack a rare label; cleanlab judges the others."""
+    from textclf.data.labels import LabelSpace
+
+    space = LabelSpace(names=("a", "b", "c"), multi_label=True)
+    rng = np.random.default_rng(0)
+    y = np.zeros((40, 3))
+    y[:20, 0] = 1
+    y[20:, 1] = 1                       # label c: no row carries it
+    probs = np.clip(y + rng.normal(0, 0.05, y.shape), 0.01, 0.99)
+    probs[5] = [0.02, 0.97, 0.01]       # row 5 says a, looks like b
+    flagged, quality = li.label_quality(y, probs, space)
+    assert flagged[5] and quality.argmin() == 5
+    one = np.c_[y[:, 0], np.zeros(40), np.ones(40)]   # one label varies: nothing to judge
+    assert not li.label_quality(one, probs, space)[0].any()

@@ -166,8 +166,15 @@ def log_loss(y: np.ndarray, probs: np.ndarray, multi_label: bool) -> float:
 # ---- the issues ------------------------------------------------------------------------------
 
 def label_quality(y: np.ndarray, probs: np.ndarray, space: LabelSpace) -> tuple[np.ndarray, np.ndarray]:
-    """cleanlab on out-of-sample probabilities: (is a label issue per row, label quality score)."""
+    """cleanlab on out-of-sample probabilities: (is a label issue per row, label quality score).
+    Multi-label: only labels that some but not all rows carry can be judged (a run's validation
+    and test rows may lack a rare label); with fewer than two such labels nothing is flagged."""
     require_cleanlab()
+    if space.multi_label:
+        judged = np.flatnonzero((y.sum(0) > 0) & (y.sum(0) < len(y)))
+        if len(judged) < 2:
+            return np.zeros(len(y), dtype=bool), np.ones(len(y))
+        y, probs = y[:, judged], probs[:, judged]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if space.multi_label:

@@ -407,7 +407,11 @@ def find_label_issues(prep: TrainingData, decided: Decided, say):
     squash = sigmoid if prep.labels.multi_label else softmax
     probs = np.vstack([squash(decided.valid_logits)] + ([test_probs(prep, decided)] if len(names) > 1 else []))
     pool = li.pool_of([prep.split(s) for s in names], space=prep.labels)
-    table = li.find_issues(pool, probs, with_outliers=False)
+    try:
+        table = li.find_issues(pool, probs, with_outliers=False)
+    except ValueError as exc:   # cleanlab refusing these rows must not cost the trained run
+        say(f"[yellow]! label issues not listed in report.html (cleanlab: {exc})")
+        return None, {"skipped": f"Label issues were not computed (cleanlab: {exc})."}
     where = {(sp.source, r): s for s in names for sp in [prep.split(s)] for r in sp.rows}
     table.insert(0, "split", [where[(f, r)] for f, r in zip(table["file"], table["row"])])
     counts = {k: int(table["issue"].str.contains(k, regex=False).sum()) for k in (li.LABEL, li.DUPLICATE)}
