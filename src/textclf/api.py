@@ -1,6 +1,7 @@
 """The public API: train(config) -> Run, evaluate(model, data) -> metrics, predict_file(...)."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,8 @@ def _train(cfg: TrainConfig, *, say, callbacks) -> Run | None:
     decided = phases.calibrate_and_decide(cfg, prep, fitted.model, say)
     fitted, decided = refit.adopt(cfg, prep, fitted, decided, refitted)
     metrics = phases.score_test(cfg, prep, fitted, decided, say)
-    phases.write_run(work, final.name, cfg, prep, fitted, decided, metrics)
+    issues, metrics["label_issues"] = phases.find_label_issues(prep, decided, say)
+    phases.write_run(work, final.name, cfg, prep, fitted, decided, metrics, issues)
     finish_run(work, final, say=say)   # environment.json, report.html, model card
     runs.finish(work, final)
     phases.drop_progress(final)
@@ -141,3 +143,99 @@ def predict_file(model_path: str, input_path: str, output_path: str, *, overwrit
 
     return predict_stream(model_path, input_path, output_path, overwrite=overwrite, resume=resume,
                           progress=progress, **options).summary()
+
+
+@dataclass
+class Issues:
+    """What `label_issues` found: the table (most suspect first), the rows examined, and how the
+    out-of-sample probabilities were made."""
+    table: object          # pandas DataFrame: row, file, given, suggested, score, issue, text[, text_pair]
+    rows: int
+    files: list[str]
+    method: str
+
+    def summary(self) -> str:
+        from textclf.evaluation.label_issues import summary_line
+        return summary_line(self.table, self.rows)
+
+
+def label_issues(data_cfg: DataConfig, *, folds: int = 5, seed: int = 42, model: str | None = None,
+                 train_settings: dict | None = None, all_rows: bool = False, say=None) -> Issues:
+    """Rows of the data files (the training file and any --valid/--test file) whose label looks
+    wrong: out-of-fold probabilities from `folds` folds (the TF-IDF baseline, or fine-tuning
+    `model` once per fold with `train_settings`), then cleanlab, conflicting duplicates and
+    outliers (textclf.evaluation.label_issues)."""
+    from textclf.data.prepare import read_files
+    from textclf.evaluation import label_issues as li
+
+    say = say or _silent
+    li.require_cleanlab()
+    read = read_files(data_cfg)
+    pool = li.pool_of(read.files)
+    li.check_folds(pool, folds)
+    fold = li.fold_of(pool, folds, seed)
+    start = time.perf_counter()
+    if model is None:
+        say(f"out-of-fold predictions of the TF-IDF + LR baseline, {folds} folds ...")
+        probs, c = li.oof_tfidf(pool, fold)
+        method = f"TF-IDF + logistic regression (C = {c:g}), {folds}-fold out-of-fold"
+    else:
+        probs = oof_finetuned(pool, fold, model, train_settings or {}, seed=seed, say=say)
+        method = f"fine-tuned {model}, {folds}-fold out-of-fold"
+    method += f", {time.perf_counter() - start:.0f} s"
+    table = li.find_issues(pool, probs, all_rows=all_rows)
+    return Issues(table=table, rows=len(pool.texts), files=sorted(set(pool.files)), method=method)
+
+
+def oof_finetuned(pool, fold: np.ndarray, model: str, settings: dict, *, seed: int = 42,
+                  say=None) -> np.ndarray:
+    """Out-of-fold probabilities from fine-tuning: one textclf training run per fold (at train's
+    defaults, with `settings` over them) on the other folds, predicting the held-out fold as its
+    test split."""
+    import tempfile
+
+    import pandas as pd
+
+    say = say or _silent
+    names = list(pool.space.names)
+    frame = pd.DataFrame({"text": pool.texts})
+    if pool.pairs is not None:
+        frame["text_pair"] = pool.pairs
+    if pool.space.multi_label:
+        for j, n in enumerate(names):
+            frame[n] = pool.y[:, j].astype(int)
+        data = dict(label_cols=names, task="multilabel")
+    else:
+        frame["label"] = pool.labels
+        data = dict(label_col="label", task="single")
+    probs = np.zeros((len(frame), len(names)))
+    with tempfile.TemporaryDirectory(prefix="textclf-oof-") as tmp:
+        for f in np.unique(fold):
+            held = np.flatnonzero(fold == f)
+            train_csv, held_csv = Path(tmp) / f"train-{f}.csv", Path(tmp) / f"held-{f}.csv"
+            frame.iloc[np.flatnonzero(fold != f)].to_csv(train_csv, index=False)
+            frame.iloc[held].to_csv(held_csv, index=False)
+            say(f"fold {f + 1}/{len(np.unique(fold))}: fine-tuning on {len(frame) - len(held):,} rows ...")
+            cfg = TrainConfig.parse({
+                **settings, "model": model, "seed": seed, "output": str(Path(tmp) / f"run-{f}"),
+                "data": dict(train=str(train_csv), test=str(held_csv), text_col="text",
+                             text_pair_col="text_pair" if pool.pairs is not None else None, **data)})
+            run = train(cfg, quiet=True)
+            preds = pd.read_csv(run.path / "test_predictions.csv")
+            for j, n in enumerate(names):
+                if f"prob_{n}" in preds.columns:
+                    probs[held, j] = preds[f"prob_{n}"].to_numpy()
+    return probs
+
+
+def write_issues(issues: Issues, path: str | Path, *, overwrite: bool = False) -> Path:
+    """The issues table as CSV (the `file` column only where several files were examined)."""
+    from textclf.errors import OutputExistsError
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it or choose "
+                                "another --output.")
+    table = issues.table if len(issues.files) > 1 else issues.table.drop(columns="file")
+    runs.atomic_write(path, table.to_csv(index=False))
+    return path

@@ -153,6 +153,10 @@ def train(
                                            help="Binary tasks: always decide at probability 0.5."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory "
                                                               "(or an interrupted one: start over)."),
+    drop_rows: Optional[str] = typer.Option(None, "--drop-rows", help="CSV with a 'row' column (e.g. from "
+                                            "`textclf data issues`): leave those 0-based data rows of DATA out."),
+    relabel: Optional[str] = typer.Option(None, "--relabel", help="CSV with 'row' and a new label column "
+                                          "('suggested', or 'label'): give those rows of DATA that label."),
 ):
     """Fine-tune, evaluate on the test split (next to a TF-IDF baseline) and save a run."""
     from pathlib import Path
@@ -165,6 +169,10 @@ def train(
     d = _data_config(data, valid, test, text_col, label_col, no_header, columns, sep,
                      normalize_labels, positive_label, text_pair_col, label_cols, label_sep,
                      label_names, task, split_col, split_map, label_map)
+    if drop_rows or relabel:   # the decisions themselves go into the run's config.yaml
+        from textclf.data.row_edits import read_drop_rows, read_relabel
+        d = d.model_copy(update={"drop_rows": read_drop_rows(drop_rows, data) if drop_rows else None,
+                                 "relabel": read_relabel(relabel, data) if relabel else None})
     flags = dict(output=output, model=model if model != "default" or not config else None,
                  epochs=epochs, min_steps=min_steps, batch_size=batch_size, learning_rate=learning_rate,
                  max_length=max_length, class_weights=class_weights, loss=loss,
@@ -503,6 +511,50 @@ def data_check(
                      split_col, split_map, label_map)
     prepared = prepare(d, seed=seed, check_labels=False)
     print_report(data_report(prepared, load_tokenizer(model), max_length, max_windows=max_windows), Console())
+
+
+@data_app.command("issues")
+def data_issues(
+    data: str = typer.Argument(..., help="Data file to examine (with --valid/--test: those files too)."),
+    valid: Optional[str] = typer.Option(None, "--valid"), test: Optional[str] = typer.Option(None, "--test"),
+    text_col: Optional[str] = TEXT_COL, label_col: Optional[str] = LABEL_COL,
+    no_header: bool = NO_HEADER, columns: Optional[str] = COLUMNS, sep: Optional[str] = SEP,
+    normalize_labels: bool = NORMALIZE,
+    text_pair_col: Optional[str] = PAIR_COL, label_cols: Optional[str] = LABEL_COLS,
+    label_sep: Optional[str] = LABEL_SEP, label_names: Optional[str] = LABEL_NAMES,
+    task: Optional[str] = TASK, split_col: Optional[str] = SPLIT_COL, split_map: Optional[str] = SPLIT_MAP,
+    label_map: Optional[str] = LABEL_MAP,
+    output: str = typer.Option("issues.csv", "--output", "-o", help="CSV of the flagged rows, most suspect first."),
+    folds: int = typer.Option(5, "--folds", help="Folds of the out-of-fold predictions."),
+    model: Optional[str] = typer.Option(None, "--model", help="Fine-tune this model ('default': the packaged one) "
+                                        "once per fold for the predictions, instead of the TF-IDF baseline (slow)."),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help="--model: epochs of each fold's training."),
+    all_rows: bool = typer.Option(False, "--all-rows", help="Write every row with its score, not only the flagged ones."),
+    top: int = typer.Option(20, "--top", help="Rows shown on the terminal."),
+    seed: int = typer.Option(42, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output file."),
+):
+    """Rows whose label looks wrong (cleanlab on out-of-fold predictions), duplicates with
+    different labels, and outliers: a table here and a CSV to review (then train --drop-rows / --relabel)."""
+    from textclf.api import label_issues, write_issues
+    from textclf.evaluation.label_issues import print_issues
+
+    d = _data_config(data, valid, test, text_col, label_col, no_header, columns, sep,
+                     normalize_labels, None, text_pair_col, label_cols, label_sep, label_names, task,
+                     split_col, split_map, label_map)
+    if epochs is not None and model is None:
+        from textclf.errors import DataError
+        raise DataError("--epochs sets the fine-tuning of --model; the TF-IDF default has no epochs.")
+    out = Console()
+    settings = {"epochs": epochs} if epochs is not None else {}
+    issues = label_issues(d, folds=folds, seed=seed, model=model, train_settings=settings,
+                          all_rows=all_rows, say=out.print)
+    print_issues(issues.table, out, top=top)
+    out.print(f"{issues.summary()}; predictions: {issues.method}")
+    path = write_issues(issues, output, overwrite=overwrite)
+    out.print(f"wrote {path}: row (0-based data row{' of file' if len(issues.files) > 1 else ''}), given, "
+              f"suggested, score, issue, text; after review: textclf train {escape(data)} --drop-rows {path} "
+              f"(or --relabel {path})", highlight=False, soft_wrap=True)
 
 
 def _interrupt(signum, frame):

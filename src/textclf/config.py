@@ -69,6 +69,8 @@ class DataConfig(BaseModel):
     split_col: str | None = None              # a column saying train/validation/test per row
     split_map: dict[str, str] | None = None   # its values -> train/validation/test
     label_map: dict[str, str] | None = None   # rename/merge labels, e.g. NEUTRAL -> not_entailment
+    drop_rows: list[int] | None = None        # 0-based data rows of `train` left out (--drop-rows FILE)
+    relabel: dict[int, str] | None = None     # row of `train` -> its new label (--relabel FILE)
 
 
 DEFAULT_EPOCHS = 5

@@ -19,7 +19,7 @@ from textclf.reporting.html import mistakes
 from textclf.reporting.runfiles import load_run
 
 SECTIONS = ("summary", "test", "classes", "confusion", "curves", "thresholds", "calibration",
-            "mistakes", "training", "data", "setup")
+            "mistakes", "issues", "training", "data", "setup")
 
 
 @pytest.fixture(scope="module")
@@ -328,3 +328,68 @@ def test_a_run_from_before_reports_existed_still_gets_both(sms_run, tmp_path, ca
     html = (old / "report.html").read_text(encoding="utf-8")
     assert "no environment.json" in html and "token lengths" not in html
     assert "## Evaluation" in (old / "model" / "README.md").read_text(encoding="utf-8")
+
+
+# --- label issues -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("which", ["sms_run", "multilabel_run"])
+def test_the_run_lists_label_issues_of_its_validation_and_test_rows(which, request):
+    import pandas as pd
+
+    run = request.getfixturevalue(which)
+    info = json.loads((run.path / "metrics.json").read_text())["label_issues"]
+    splits = json.loads((run.path / "splits.json").read_text())
+    assert info["splits"] == ["validation", "test"]
+    assert info["rows_examined"] == len(splits["validation"]["rows"]) + len(splits["test"]["rows"])
+    df = pd.read_csv(run.path / "label_issues.csv", keep_default_na=False)
+    assert list(df.columns)[:7] == ["split", "row", "file", "given", "suggested", "score", "issue"]
+    assert len(df) == info["flagged"]
+    for r in df.itertuples():   # each flagged row is a row of the split it names
+        assert r.row in splits[r.split]["rows"]
+    html = (run.path / "report.html").read_text(encoding="utf-8")
+    section = html.split('<section id="issues">')[1].split("</section>")[0]
+    assert f"{info['rows_examined']:,} validation and test rows" in section
+    assert section.count("<tr>") == (min(len(df), 20) + 1 if len(df) else 0)
+
+
+def _with_issues(run, tmp_path):
+    """A copy of `run` whose label_issues.csv flags three of its test rows (given label swapped)."""
+    import pandas as pd
+
+    from textclf.reporting import write_reports
+
+    copy = tmp_path / "run"
+    shutil.copytree(run.path, copy)
+    preds = pd.read_csv(copy / "test_predictions.csv", keep_default_na=False)
+    rows = json.loads((copy / "splits.json").read_text())["test"]["rows"]
+    other = {"ham": "spam", "spam": "ham"}
+    table = pd.DataFrame({"split": "test", "row": rows[:3], "file": "sms.csv",
+                          "given": [other[v] for v in preds["true_label"][:3]],
+                          "suggested": list(preds["true_label"][:3]), "score": [0.97, 0.9, 0.8],
+                          "issue": ["label", "label", "label; conflicting duplicate"],
+                          "text": list(preds["text"][:3])})
+    table.to_csv(copy / "label_issues.csv", index=False)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    metrics["label_issues"].update(flagged=3, label=3, conflicting_duplicate=1)
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    write_reports(copy)
+    return copy, table
+
+
+@needs_chromium
+def test_label_issues_section_renders_in_chromium(sms_run, tmp_path):
+    copy, table = _with_issues(sms_run, tmp_path)
+    with chromium_page(viewport={"width": 1300, "height": 900}) as page:
+        page.goto((copy / "report.html").resolve().as_uri())
+        page.wait_for_load_state("load")
+        assert page.locator('nav a[href="#issues"]').inner_text() == "Label issues"
+        cells = page.locator("#issues table tbody tr")
+        assert cells.count() == 3
+        for i, r in enumerate(table.itertuples()):
+            tds = cells.nth(i).locator("td").all_inner_texts()
+            assert tds[:6] == ["test", str(r.row), r.given, r.suggested, f"{r.score:.4f}", r.issue]
+            assert tds[6] == " ".join(r.text.split())
+        assert "3 of the" in page.inner_text("#issues p")
+        assert page.locator("#issues table").bounding_box()["height"] > 40   # rendered, not collapsed
+        page.locator("#issues").screenshot(path=str(ARTIFACTS / "report_label_issues.png"))
+    assert (ARTIFACTS / "report_label_issues.png").stat().st_size > 5000

@@ -7,6 +7,7 @@ from pathlib import Path
 from textclf.config import DataConfig
 from textclf.data.labels import LabelSpace, label_variants, normalize_labels, remap_labels
 from textclf.data.load import LabelledData, load_labelled
+from textclf.data.row_edits import edit_rows
 from textclf.data.split import (SPLITS, Duplicates, cross_split_duplicates, find_duplicates,
                                 stratified_group_split)
 from textclf.errors import DataError, MissingColumnError
@@ -111,7 +112,25 @@ def _to_split(d: LabelledData, idx: list[int] | None = None) -> Split:
     return Split(d.texts, d.labels, d.source, d.rows, d.pairs)
 
 
-def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> PreparedData:
+@dataclass
+class DataFiles:
+    """The files of a DataConfig, read, with label maps and normalisation applied, not yet split:
+    `main` (the training file, or its train rows under --split-col) and `given` (validation/test
+    rows from files or the split column)."""
+    main: LabelledData
+    given: dict[str, LabelledData]
+    notes: list[str]
+    variants: dict[str, list[str]]
+    test_is_validation: bool = False
+
+    @property
+    def files(self) -> list[LabelledData]:
+        return [self.main, *self.given.values()]
+
+
+def read_files(cfg: DataConfig) -> DataFiles:
+    """Read the training file and any --valid/--test files (or split column), apply --label-map,
+    find label variants and merge them under --normalize-labels."""
     main = _load(cfg.train, cfg, split_col=cfg.split_col)
     task = "multilabel" if main.multi_label else "single"
     given: dict[str, LabelledData] = {}
@@ -148,6 +167,22 @@ def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> Pr
         _relabel(files, normalize_labels)
         if variants:
             notes.append(MERGED_VARIANTS + "; ".join("/".join(g) for g in variants.values()))
+    return DataFiles(main, given, notes, variants, test_is_validation)
+
+
+def _edited(splits: dict[str, Split], cfg: DataConfig, notes: list[str]) -> dict[str, Split]:
+    """--drop-rows / --relabel applied to the splits drawn from the training file, after the split
+    (so a run with them has the same split as one without, less the dropped rows)."""
+    names = [s for s, sp in splits.items() if sp.source == cfg.train]
+    edited, note = edit_rows([splits[s] for s in names], cfg.drop_rows or [], cfg.relabel or {}, cfg.train)
+    notes.append(note)
+    return dict(zip(names, edited))
+
+
+def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> PreparedData:
+    read = read_files(cfg)
+    main, given, notes, variants = read.main, read.given, read.notes, read.variants
+    test_is_validation, files = read.test_is_validation, read.files
 
     missing = [s for s in ("validation", "test") if s not in given and not
                (s == "test" and test_is_validation)]
@@ -166,6 +201,8 @@ def prepare(cfg: DataConfig, *, seed: int = 42, check_labels: bool = True) -> Pr
         leaked = cross_split_duplicates(splits["train"].texts, d.texts, splits["train"].pairs, d.pairs)
         if leaked:
             notes.append(f"{leaked} {s} texts also occur in train (after normalising case/space)")
+    if cfg.drop_rows or cfg.relabel:
+        splits.update(_edited(splits, cfg, notes))
     if test_is_validation:
         splits["test"] = splits["validation"]
     splits = {s: splits[s] for s in SPLITS}

@@ -35,37 +35,48 @@ def tfidf_baseline(train_texts, train_y, valid_texts, valid_y, test_texts, label
     model's on validation), "C", "thresholds", "seconds"}.
     """
     start = time.perf_counter()
-    features = make_union(
-        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True),
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True),
-    )
+    features = tfidf_features()
     x_train = features.fit_transform(train_texts)
     x_valid, x_test = features.transform(valid_texts), features.transform(test_texts)
     valid_y = np.asarray(valid_y)
-    k = len(labels.names)
     best = None
     for c in C_GRID:
-        clf = LogisticRegression(C=c, max_iter=3000, class_weight=class_weight)
+        clf = classifier(c, labels, class_weight)
         if labels.multi_label:
-            clf = OneVsRestClassifier(clf, n_jobs=-1).fit(x_train, np.asarray(train_y))
+            clf.fit(x_train, np.asarray(train_y))
             probs_valid = clf.predict_proba(x_valid)
             thresholds = tune_thresholds(valid_y, probs_valid)
             score = primary_score(valid_y, apply_thresholds(probs_valid, thresholds), labels)
         else:
             clf.fit(x_train, train_y)
             thresholds = None
-            probs_valid = _all_columns(clf, x_valid, k)
+            probs_valid = predict_probs(clf, x_valid, labels)
             score = primary_score(valid_y, probs_valid.argmax(1), labels) if len(valid_y) else 0.0
         if best is None or score > best[0]:
             best = (score, c, clf, thresholds, probs_valid)
     _, c, clf, thresholds, probs_valid = best
-    probs = clf.predict_proba(x_test) if labels.multi_label else _all_columns(clf, x_test, k)
-    return {"probs": probs, "valid_probs": probs_valid, "C": c, "thresholds": thresholds,
-            "seconds": time.perf_counter() - start}
+    return {"probs": predict_probs(clf, x_test, labels), "valid_probs": probs_valid, "C": c,
+            "thresholds": thresholds, "seconds": time.perf_counter() - start}
 
 
-def _all_columns(clf, x, k: int) -> np.ndarray:
-    """predict_proba with one column per label id, zeros for labels the training split lacked."""
-    out = np.zeros((x.shape[0], k))
-    out[:, clf.classes_] = clf.predict_proba(x)
-    return out
+def tfidf_features():
+    """The baseline's features: TF-IDF word 1-2-grams + char 2-5-grams (unfitted)."""
+    return make_union(
+        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True),
+    )
+
+
+def classifier(c: float, labels: LabelSpace, class_weight: str | None = "balanced"):
+    """The baseline's (unfitted) logistic regression at regularisation C; one-vs-rest for multi-label."""
+    clf = LogisticRegression(C=c, max_iter=3000, class_weight=class_weight)
+    return OneVsRestClassifier(clf, n_jobs=-1) if labels.multi_label else clf
+
+
+def predict_probs(clf, x, labels: LabelSpace) -> np.ndarray:
+    """Probabilities with one column per label id, also for classes the fit never saw."""
+    if labels.multi_label:
+        return clf.predict_proba(x)
+    probs = np.zeros((x.shape[0], len(labels.names)))
+    probs[:, clf.classes_] = clf.predict_proba(x)
+    return probs

@@ -292,6 +292,36 @@ def mistakes_section(run: RunFiles) -> str:
             + table(head, rows, numeric={i for i, h in enumerate(head) if h in NUMBERS}, cls={0: "text"}))
 
 
+ISSUES = 20
+
+
+def issues_section(run: RunFiles) -> str:
+    """The validation and test rows whose label looks wrong to the model (cleanlab on its
+    predictions for rows it did not learn from), most suspect first."""
+    info = run.metrics.get("label_issues")
+    if not info:
+        return ""   # a run from before label issues were listed
+    if "skipped" in info:
+        return f"<p class=\"note\">{escape(info['skipped'])}</p>"
+    df = run.label_issues
+    what = " and ".join(info["splits"])
+    html = (f"<p>{info['flagged']:,} of the {info['rows_examined']:,} {what} rows look mislabelled "
+            f"({info['label']:,} by cleanlab on this model's predictions for rows it did not learn "
+            f"from, {info['conflicting_duplicate']:,} in duplicates with different labels); all of "
+            f"them are in <code>{escape(info['file'])}</code>. Rows are 0-based data rows of the "
+            "file. For the training rows too: <code>textclf data issues</code>; feed decisions "
+            "back with <code>textclf train --drop-rows</code> or <code>--relabel</code>.</p>")
+    if df is None or not len(df):
+        return html + "<p>No row was flagged.</p>"
+    shown = df.head(ISSUES)
+    texts = [_short(t if "text_pair" not in df.columns else f"{t} ‖ {p}")
+             for t, p in zip(shown["text"], shown["text_pair"] if "text_pair" in df.columns else shown["text"])]
+    rows = [[r.split, r.row, r.given or "(none)", r.suggested or "(none)", f"{r.score:.4f}", r.issue, t]
+            for r, t in zip(shown.itertuples(index=False), texts)]
+    return html + table(["split", "row", "given", "suggested", "score", "issue", "text"], rows,
+                        numeric={1, 4}, cls={6: "text"})
+
+
 def training_section(run: RunFiles) -> str:
     t = run.metrics.get("training", {})
     metric = run.test["primary_metric"]
@@ -421,6 +451,7 @@ def render(run: RunFiles) -> str:
                 ("thresholds", "Decision threshold", threshold_section(run)),
                 ("calibration", "Calibration", calibration_section(run)),
                 ("mistakes", "Most confident mistakes", mistakes_section(run)),
+                ("issues", "Label issues", issues_section(run)),
                 ("training", "Training", training_section(run)),
                 ("data", "Data", data_section(run)),
                 ("setup", "Setup", setup_section(run))]

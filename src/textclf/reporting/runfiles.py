@@ -58,6 +58,18 @@ class RunFiles:
                                                           "labels": str})
 
     @cached_property
+    def label_issues(self):
+        """label_issues.csv (rows of validation and test whose label looks wrong) as a
+        DataFrame, or None where the run has none."""
+        import pandas as pd
+
+        p = self.path / "label_issues.csv"
+        if not p.is_file():
+            return None
+        return pd.read_csv(p, keep_default_na=False, dtype={"text": str, "text_pair": str,
+                                                          "given": str, "suggested": str})
+
+    @cached_property
     def split_files(self) -> dict[str, str]:
         """Each split's source file, from splits.json."""
         splits = _json(self.path / "splits.json") or {}

@@ -391,6 +391,41 @@ def score_test(cfg, prep: TrainingData, fitted: Fitted, decided: Decided, say) -
     return metrics
 
 
+# ---- label issues among the rows the model did not learn from --------------------------------
+
+ISSUES_FILE = "label_issues.csv"
+
+
+def find_label_issues(prep: TrainingData, decided: Decided, say):
+    """cleanlab on the predictions the run already has for rows it did not learn from: the
+    validation split (the first model's calibrated predictions) and the test split, so no extra
+    training. (table with a `split` column, most suspect first; summary for metrics.json), or
+    (None, a note) where cleanlab is not installed."""
+    from textclf.errors import TextclfError
+    from textclf.evaluation import label_issues as li
+
+    try:
+        li.require_cleanlab()
+    except TextclfError as exc:
+        say(f"[yellow]! label issues not listed in report.html: {exc}")
+        return None, {"skipped": str(exc)}
+    names = ["validation"] + ([] if prep.data.test_is_validation else ["test"])
+    probs = np.vstack([logit_probs(prep, decided.valid_logits)]
+                      + ([test_probs(prep, decided)] if len(names) > 1 else []))
+    pool = li.pool_of([prep.split(s) for s in names], space=prep.labels)
+    try:
+        table = li.find_issues(pool, probs, with_outliers=False)
+    except ValueError as exc:   # cleanlab refusing these rows must not cost the trained run
+        say(f"[yellow]! label issues not listed in report.html (cleanlab: {exc})")
+        return None, {"skipped": f"Label issues were not computed (cleanlab: {exc})."}
+    where = {(sp.source, r): s for s in names for sp in [prep.split(s)] for r in sp.rows}
+    table.insert(0, "split", [where[(f, r)] for f, r in zip(table["file"], table["row"])])
+    counts = {k: int(table["issue"].str.contains(k, regex=False).sum()) for k in (li.LABEL, li.DUPLICATE)}
+    return table, {"rows_examined": len(pool.texts), "splits": names, "flagged": len(table),
+                   "label": counts[li.LABEL], "conflicting_duplicate": counts[li.DUPLICATE],
+                   "file": ISSUES_FILE}
+
+
 # ---- write the run -------------------------------------------------------------------------
 
 def start_run(work: Path, cfg, data) -> None:
@@ -416,8 +451,9 @@ def start_run(work: Path, cfg, data) -> None:
 
 
 def write_run(work: Path, name: str, cfg, prep: TrainingData, fitted: Fitted, decided: Decided,
-              metrics: dict) -> None:
-    """Everything a finished run holds, written into the work dir (renamed into place after)."""
+              metrics: dict, issues=None) -> None:
+    """Everything a finished run holds, written into the work dir (renamed into place after);
+    `issues`: the label-issue table of find_label_issues, written as label_issues.csv."""
     from textclf.evaluation.report import run_report
     from textclf.models.base import quiet_transformers
 
@@ -435,6 +471,8 @@ def write_run(work: Path, name: str, cfg, prep: TrainingData, fitted: Fitted, de
                       prep.labels, decided.thresholds, te.pairs)
     write_predictions(work / "validation_predictions.csv", va.texts, va.labels,
                       logit_probs(prep, decided.valid_logits), prep.labels, decided.thresholds, va.pairs)
+    if issues is not None:
+        issues.to_csv(work / ISSUES_FILE, index=False)
     (work / "report.md").write_text(run_report(name, cfg, metrics, prep.report), encoding="utf-8")
 
 
