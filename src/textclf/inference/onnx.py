@@ -125,7 +125,7 @@ def export(path: str | Path, *, quantize: bool = True, compress: bool = False,
                 report["test_int8"] = _score(q, *split)
         if compress:
             report["compressed"] = _compress(model_dir, tmp, tokenizer, pair, train_texts, split,
-                                             ref=ref, check=(check_texts, kw), opset=opset,
+                                             check=(check_texts, kw), opset=opset,
                                              test_int8=report.get("test_int8"), say=say,
                                              **compress_options)
             sizes["compressed"] = report["compressed"]["bytes"]
@@ -138,7 +138,7 @@ def _dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _compress(model_dir: Path, tmp: Path, tokenizer, pair: bool, train_texts, split, *, ref, check,
+def _compress(model_dir: Path, tmp: Path, tokenizer, pair: bool, train_texts, split, *, check,
               opset: int, test_int8, say, frequent: int | None = None, min_count: int | None = None,
               speed_texts: int = 400) -> dict:
     """Prune the vocabulary, export, quantize (inference/compress.py) and check the result."""
@@ -185,7 +185,9 @@ def _compress(model_dir: Path, tmp: Path, tokenizer, pair: bool, train_texts, sp
     say(f"quantizing: {shrink.EMBEDDING_BITS}-bit embeddings, int8 weights ...")
     shrink.quantize(staged, tmp / ONNX_COMPRESSED)
     staged.unlink()
-    texts_c, kw = check
+    texts_c, kw = check   # at the model's own max length: its positions end there
+    kw = {**kw, "max_length": max_length}
+    ref = batched_logits(TorchBackend(full_model), tokenizer, texts_c, **kw)
     got = batched_logits(OnnxBackend(tmp / ONNX_COMPRESSED), small_tok, texts_c, **kw)
     out["max_abs_logit_diff"] = float(np.abs(ref - got).max())
     onnx_bytes = (tmp / ONNX_COMPRESSED).stat().st_size
