@@ -126,3 +126,16 @@ def test_compress_names_missing_training_data(tiny_model_dir, tmp_path):
     with pytest.raises(ModelError, match="training data"):
         export(run.path, compress=True, say=lambda *a: None)
     assert not (run.model_dir / "onnx").exists()
+
+
+def test_report_and_card_show_the_export(compressed):
+    from textclf.reporting import write_reports
+
+    run, report = compressed
+    html, card = (p.read_text(encoding="utf-8") for p in write_reports(run.path))
+    c = report["compressed"]
+    for page in (html, card):
+        assert "Exported models" in page and "compressed (pruned vocabulary" in page
+        assert f"{c['smaller_than_safetensors']:.2f}x" in page
+        assert f"Vocabulary {c['vocabulary']['kept']:,} of 30,522 tokens" in page
+        assert "unknown tokens" in page
