@@ -139,3 +139,13 @@ def test_report_and_card_show_the_export(compressed):
         assert f"{c['smaller_than_safetensors']:.2f}x" in page
         assert f"Vocabulary {c['vocabulary']['kept']:,} of 30,522 tokens" in page
         assert "unknown tokens" in page
+
+
+def test_push_onnx_takes_the_compressed_export(compressed):
+    from textclf.publish import plan
+
+    run, _ = compressed
+    with_onnx = {u.path_in_repo for u in plan(run.model_dir, onnx=True)[0]}
+    assert {"onnx/model.int8.onnx", "onnx/model.compressed.onnx",
+            "onnx/tokenizer.compressed/tokenizer.json"} <= with_onnx
+    assert not any(p.startswith("onnx/") for p in (u.path_in_repo for u in plan(run.model_dir)[0]))
