@@ -76,14 +76,18 @@ def main() -> None:
                                    lines, other or None)
         a = preds["torch"].predict_proba(lines, other or None)
         b = preds["compressed"].predict_proba(lines, other or None)
+        q = preds["int8"].predict_proba(lines, other or None)
         agree = float((a.argmax(1) == b.argmax(1)).mean())
         out["oov"] = {**u, "agreement_with_torch": agree,
+                      "int8_agreement_with_torch": float((a.argmax(1) == q.argmax(1)).mean()),
                       "max_abs_prob_diff": float(np.abs(a - b).max()),
-                      "mean_abs_prob_diff": float(np.abs(a - b).mean())}
+                      "mean_abs_prob_diff": float(np.abs(a - b).mean()),
+                      "int8_mean_abs_prob_diff": float(np.abs(a - q).mean())}
         print(f"{Path(args.oov).name}: {len(lines)} texts, tokens {100 * u['token_count_change']:+.1f}% after "
               f"pruning, unknown {100 * u['unknown_share_full']:.3f}% -> {100 * u['unknown_share_pruned']:.3f}%, "
               f"{u['texts_tokenised_differently']} texts tokenised differently; compressed agrees with "
-              f"torch on {100 * agree:.1f}% (mean |prob diff| {out['oov']['mean_abs_prob_diff']:.4f})")
+              f"torch on {100 * agree:.1f}% (mean |prob diff| {out['oov']['mean_abs_prob_diff']:.4f}); int8 on "
+              f"{100 * out['oov']['int8_agreement_with_torch']:.1f}% ({out['oov']['int8_mean_abs_prob_diff']:.4f})")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
 
