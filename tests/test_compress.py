@@ -149,3 +149,21 @@ def test_push_onnx_takes_the_compressed_export(compressed):
     assert {"onnx/model.int8.onnx", "onnx/model.compressed.onnx",
             "onnx/tokenizer.compressed/tokenizer.json"} <= with_onnx
     assert not any(p.startswith("onnx/") for p in (u.path_in_repo for u in plan(run.model_dir)[0]))
+
+
+def test_cli_evaluate_backend_and_compress_errors(compressed, capsys, monkeypatch, tiny_model_dir):
+    from conftest import write_sms_csv
+    from test_cli import run_cli
+
+    run, report = compressed
+    data = write_sms_csv(run.path.parent / "eval.csv")
+    for backend, shown in (("compressed", "model.compressed.onnx"), ("onnx-int8", "model.int8.onnx"),
+                           ("torch", "torch")):
+        code, out, err = run_cli(["evaluate", str(run.path), str(data), "--backend", backend],
+                                 capsys, monkeypatch)
+        assert code == 0 and shown in out, err
+    for argv, says in ((["evaluate", str(run.path), str(data), "--backend", "int4"], "Unknown backend"),
+                       (["export", str(tiny_model_dir), "--compress"], "not inside a run dir"),
+                       (["export", str(run.path), "--vocab-min-count", "3"], "options of --compress")):
+        code, out, err = run_cli(argv, capsys, monkeypatch)
+        assert code == 2 and says in err and "Traceback" not in err
