@@ -202,8 +202,10 @@ def quantize(fp32: Path, out: Path, *, embedding_bits: int = EMBEDDING_BITS,
     word = max(gathers, key=lambda n: inits[n.input[0]].dims[0])   # the largest table
     others = [n.name for n in gathers if n is not word]
     stage = out.with_name(out.stem + ".stage.onnx")
+    # the quantizers log every node at INFO, and warn that they raise the opset to 21 for int4
+    # (the model is checked right after: it loads and its logits are compared with torch's)
     level = logging.getLogger().level
-    logging.getLogger().setLevel(logging.WARNING)   # the quantizers log every node at INFO
+    logging.getLogger().setLevel(logging.ERROR)
     try:
         q = MatMulNBitsQuantizer(model, bits=embedding_bits, block_size=block, is_symmetric=True,
                                  op_types_to_quantize=("Gather",), nodes_to_exclude=others)
