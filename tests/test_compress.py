@@ -49,15 +49,21 @@ def test_kept_tokens_follow_the_rule(tiny_model_dir):
     from textclf.models.base import load_tokenizer
 
     tok = load_tokenizer(str(tiny_model_dir))
-    texts = ["win a free prize now", "win cash now", "lunch tomorrow"]
-    kept = set(compress.kept_ids(tok, texts, frequent=10, min_count=2))
     vocab = tok.get_vocab()
-    assert {vocab[w] for w in ("win", "now")} <= kept               # used twice
-    assert vocab["lunch"] not in kept and vocab["tomorrow"] not in kept   # used once
-    assert {vocab[t] for t in ("a", "z", "##z", "##7", "[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")} <= kept
-    assert {vocab[w] for w in ("the", "of", "and")} <= kept         # the vocabulary's most frequent words
-    assert not any(vocab[f"[unused{i}]"] in kept for i in range(5))
-    assert set(compress.kept_ids(tok, texts, frequent=0, min_count=1)) >= {vocab["lunch"]}
+    texts = ["win a free prize now", "win cash now", "lunch tomorrow"]
+    base = set(compress.kept_ids(tok, [], size=0))                   # what is always kept
+    assert {vocab[t] for t in ("a", "z", "##z", "##7", "[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")} <= base
+    assert not any(vocab[f"[unused{i}]"] in base for i in range(5)) and vocab["the"] not in base
+    twice = {vocab[w] for w in ("win", "now")}
+    kept = set(compress.kept_ids(tok, texts, size=len(base) + 2))
+    assert kept == base | twice                                      # used twice: first in line
+    first = set(compress.kept_ids(tok, [], size=len(base) + 1000))   # the vocabulary's first 1,000
+    assert {vocab[w] for w in ("the", "of", "and", "##s")} <= first and vocab["lunch"] not in first
+    kept = set(compress.kept_ids(tok, texts, size=len(first | twice)))
+    assert kept == first | twice                                     # then those
+    kept = set(compress.kept_ids(tok, texts, size=len(first | twice) + 5))
+    assert {vocab["lunch"], vocab["tomorrow"], vocab["cash"], vocab["free"]} <= kept   # then those used once
+    assert len(compress.kept_ids(tok, texts, size=9000)) == 9000     # and the vocabulary, in order
 
 
 def test_pruned_tokenizer_splits_unseen_words_and_reports_unknowns(tiny_model_dir, tmp_path):
@@ -65,7 +71,7 @@ def test_pruned_tokenizer_splits_unseen_words_and_reports_unknowns(tiny_model_di
 
     tok = load_tokenizer(str(tiny_model_dir))
     train = ["see you at lunch tomorrow", "win a free prize now call"] * 2
-    kept = compress.kept_ids(tok, train, frequent=0)
+    kept = compress.kept_ids(tok, train, size=2020)
     small = compress.save_pruned_tokenizer(tok, kept, tmp_path / "tok")
     assert len(small.get_vocab()) == len(kept)
     for text in train:   # kept tokens: the same pieces, renumbered
@@ -164,6 +170,6 @@ def test_cli_evaluate_backend_and_compress_errors(compressed, capsys, monkeypatc
         assert code == 0 and shown in out, err
     for argv, says in ((["evaluate", str(run.path), str(data), "--backend", "int4"], "Unknown backend"),
                        (["export", str(tiny_model_dir), "--compress"], "not inside a run dir"),
-                       (["export", str(run.path), "--vocab-min-count", "3"], "options of --compress")):
+                       (["export", str(run.path), "--vocab-size", "3000"], "an option of --compress")):
         code, out, err = run_cli(argv, capsys, monkeypatch)
         assert code == 2 and says in err and "Traceback" not in err

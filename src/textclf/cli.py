@@ -373,10 +373,9 @@ def export(
     compress: bool = typer.Option(False, "--compress", help="Also write the compressed model (vocabulary "
                                   "pruned to the run's training data, 4-bit embeddings, int8 weights), "
                                   "which predict, evaluate and serve then use; needs the run dir."),
-    vocab_frequent: Optional[int] = typer.Option(None, "--vocab-frequent", min=0, help="--compress: "
-                                                 "whole words of the vocabulary always kept, in its order [default: 1000]."),
-    vocab_min_count: Optional[int] = typer.Option(None, "--vocab-min-count", min=1, help="--compress: "
-                                                  "keep a training token seen at least this often [default: 2]."),
+    vocab_size: Optional[int] = typer.Option(None, "--vocab-size", min=2000, help="--compress: tokens "
+                                             "the pruned vocabulary keeps [default: 7400, ~1/7 of fp32 "
+                                             "for the default model]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing onnx/ export."),
 ):
     """Export to ONNX (+ int8, + compressed), check it against torch and on the run's test split."""
@@ -389,11 +388,11 @@ def export(
         raise TextclfError("Nothing to do: --onnx is the only export format.")
     if quantize not in ("int8", "none"):
         raise TextclfError(f"--quantize {quantize!r}: use int8 or none.")
-    if (vocab_frequent is not None or vocab_min_count is not None) and not compress:
-        raise TextclfError("--vocab-frequent and --vocab-min-count are options of --compress.")
+    if vocab_size is not None and not compress:
+        raise TextclfError("--vocab-size is an option of --compress.")
     out = Console()
     r = run_export(model, quantize=quantize == "int8", compress=compress, overwrite=overwrite,
-                   say=out.print, frequent=vocab_frequent, min_count=vocab_min_count)
+                   say=out.print, vocab_size=vocab_size)
     mb = {k: v / 1e6 for k, v in r["bytes"].items()}
     out.print(f"fp32 ONNX vs torch: max |logit difference| {r['fp32_max_abs_logit_diff']:.2e}")
     if "onnx_int8" in mb:

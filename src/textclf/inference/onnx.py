@@ -139,7 +139,7 @@ def _dir_bytes(path: Path) -> int:
 
 
 def _compress(model_dir: Path, tmp: Path, tokenizer, pair: bool, train_texts, split, *, check,
-              opset: int, test_int8, say, frequent: int | None = None, min_count: int | None = None,
+              opset: int, test_int8, say, vocab_size: int | None = None,
               speed_texts: int = 400) -> dict:
     """Prune the vocabulary, export, quantize (inference/compress.py) and check the result."""
     from textclf.inference import compress as shrink
@@ -147,11 +147,10 @@ def _compress(model_dir: Path, tmp: Path, tokenizer, pair: bool, train_texts, sp
     from textclf.model_settings import ModelSettings
     from textclf.models.base import load_classifier
 
-    frequent = shrink.FREQUENT if frequent is None else frequent
-    min_count = shrink.MIN_COUNT if min_count is None else min_count
+    size = vocab_size or shrink.VOCAB_SIZE
     texts, pairs, source = train_texts
-    say(f"pruning the vocabulary to the tokens of {len(texts)} training texts ...")
-    kept = shrink.kept_ids(tokenizer, texts, pairs, frequent=frequent, min_count=min_count)
+    say(f"pruning the vocabulary to {size:,} tokens, chosen from {len(texts)} training texts ...")
+    kept = shrink.kept_ids(tokenizer, texts, pairs, size=size)
     small_tok = shrink.save_pruned_tokenizer(tokenizer, kept, tmp / COMPRESSED_TOKENIZER)
     model = load_classifier(str(model_dir))
     settings = ModelSettings.of(model.config)
@@ -160,10 +159,11 @@ def _compress(model_dir: Path, tmp: Path, tokenizer, pair: bool, train_texts, sp
     shrink.prune_embeddings(model, kept, max_positions=max_length
                             if model.config.model_type == "bert" else None)
     out: dict = {"vocabulary": {"kept": len(kept), "of": len(tokenizer.get_vocab()),
-                                "rule": f"special tokens, every character and ##character, the "
-                                        f"first {frequent} whole words of the vocabulary, and the "
-                                        f"tokens of the training and validation texts used at "
-                                        f"least {min_count} time(s)",
+                                "rule": f"up to {size:,} tokens: special tokens and every character "
+                                        f"and ##character; then the training and validation "
+                                        f"texts' tokens used twice or more, the vocabulary's "
+                                        f"first {shrink.FREQUENT:,} entries, the training tokens "
+                                        f"used once, and the rest of the vocabulary in its order",
                                 "training_texts": len(texts), "from": source},
                  "embedding_bits": shrink.EMBEDDING_BITS, "embedding_block": shrink.EMBEDDING_BLOCK,
                  "matmul": "int8 (dynamic)", "positions": model.config.max_position_embeddings}
@@ -172,9 +172,13 @@ def _compress(model_dir: Path, tmp: Path, tokenizer, pair: bool, train_texts, sp
     _to_onnx(model, small_tok, pair, staged, opset)
     # the remap round-trips: training texts whose tokens are all kept give the full model's logits
     kept_set = set(kept)
-    whole = [i for i, ids in enumerate(tokenizer(texts[:2000], add_special_tokens=False,
-                                                 verbose=False)["input_ids"])
-             if kept_set.issuperset(ids)][:64]
+    def all_kept(column):
+        return [kept_set.issuperset(ids) for ids in
+                tokenizer(column[:2000], add_special_tokens=False, verbose=False)["input_ids"]]
+    ok = all_kept(texts)
+    if pairs:
+        ok = [a and b for a, b in zip(ok, all_kept(pairs))]
+    whole = [i for i, good in enumerate(ok) if good][:64]
     if whole:
         sel = [texts[i] for i in whole]
         sel_pairs = [pairs[i] for i in whole] if pairs else None
