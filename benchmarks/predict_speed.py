@@ -7,7 +7,8 @@ variant runs in its own subprocess, so its peak RSS is its own:
   pipeline bs=32      pipeline(...)(texts, batch_size=32)
   textclf torch       textclf.load(dir, backend="torch").predict(texts)
   textclf onnx fp32   ... backend="onnx-fp32"  (needs `textclf export`; done here if missing)
-  textclf onnx int8   ... backend="onnx"
+  textclf onnx int8   ... backend="onnx-int8"
+  textclf compressed  ... backend="compressed"  (only where `textclf export --compress` was run)
 
 Prints texts/s, ratios against both pipeline calls, accuracy against the SMS labels, peak RSS,
 non-padding tokens/s, and useful GFLOP/s as a share of this machine's fp32 matmul peak (measured
@@ -25,7 +26,8 @@ import time
 from pathlib import Path
 
 SMS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sms_spam_uci" / "SMSSpamCollection"
-VARIANTS = ("pipeline", "pipeline bs=32", "textclf torch", "textclf onnx fp32", "textclf onnx int8")
+VARIANTS = ("pipeline", "pipeline bs=32", "textclf torch", "textclf onnx fp32", "textclf onnx int8",
+            "textclf compressed")
 
 
 def load_texts(n: int):
@@ -95,7 +97,7 @@ def child(variant: str, model_dir: str, n: int, repeats: int) -> dict:
     else:
         import textclf
         backend = {"textclf torch": "torch", "textclf onnx fp32": "onnx-fp32",
-                   "textclf onnx int8": "onnx"}[variant]
+                   "textclf onnx int8": "onnx-int8", "textclf compressed": "compressed"}[variant]
         p = textclf.load(model_dir, backend=backend)
 
         def run():
@@ -148,6 +150,8 @@ def main() -> None:
           f"{peaks['torch']:.1f}, onnxruntime {peaks['onnxruntime']:.1f})")
     results = {}
     for v in VARIANTS:
+        if v == "textclf compressed" and not (model_dir / "onnx" / "model.compressed.onnx").exists():
+            continue
         out = subprocess.run([sys.executable, __file__, str(model_dir), "--n", str(args.n),
                               "--repeats", str(args.repeats), "--child", v],
                              capture_output=True, text=True, check=True)

@@ -104,12 +104,12 @@ def print_run(out, run: Run) -> None:
 
 
 def evaluate(model_path: str, data_cfg: DataConfig, *, quiet: bool = False,
-             threshold: float | None = None) -> dict:
-    """Score a saved model on every row of a labelled file."""
+             threshold: float | None = None, backend: str = "auto") -> dict:
+    """Score a saved model on every row of a labelled file (`backend`: see Predictor.load)."""
     from textclf.data.load import load_labelled
     from textclf.inference.predictor import Predictor
 
-    predictor = Predictor.load(model_path)
+    predictor = Predictor.load(model_path, backend=backend)
     space = predictor.labels
     d = load_labelled(data_cfg.train, text_col=data_cfg.text_col, label_col=data_cfg.label_col,
                       no_header=data_cfg.no_header, columns=data_cfg.columns, sep=data_cfg.sep,
@@ -130,7 +130,9 @@ def evaluate(model_path: str, data_cfg: DataConfig, *, quiet: bool = False,
     probs = predictor.predict_proba(d.texts, d.pairs, progress=not quiet)
     m = score(y, probs, space, predictor.thresholds_for(threshold))
     if not quiet:
-        print_metrics(console, m, title=f"Evaluation on {Path(data_cfg.train).name}")
+        shown = getattr(predictor.backend, "path", None)
+        print_metrics(console, m, title=f"Evaluation on {Path(data_cfg.train).name} "
+                                        f"({shown.name if shown else 'torch'})")
     return m
 
 

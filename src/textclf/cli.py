@@ -84,6 +84,8 @@ TEST = typer.Option(None, "--test", help="Test file (default: split off train)."
 POSITIVE = typer.Option(None, "--positive-label",
                         help="Binary: the class whose F1 selects the model (default: minority).")
 MODEL = typer.Option("default", "--model", help="'default' (packaged all-MiniLM-L6-v2), a local dir, or a hub id.")
+BACKEND_HELP = ("auto|torch|compressed|onnx-int8|onnx|onnx-fp32 (auto: the compressed export, else int8, "
+                "else fp32 ONNX, else torch; onnx: int8, else fp32).")
 THRESHOLD = typer.Option(None, "--threshold", help="Multi-label: one decision threshold for every label "
                                                   "(default: the thresholds chosen on validation, saved with the model).")
 
@@ -258,6 +260,7 @@ def evaluate(
     text_pair_col: Optional[str] = PAIR_COL, label_cols: Optional[str] = LABEL_COLS,
     label_sep: Optional[str] = LABEL_SEP, label_map: Optional[str] = LABEL_MAP,
     threshold: Optional[float] = THRESHOLD,
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     output: Optional[str] = typer.Option(None, "--output", help="Write the metrics as JSON here."),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ):
@@ -270,7 +273,7 @@ def evaluate(
     m = run_eval(model, _data_config(data, None, None, text_col, label_col, no_header, columns, sep,
                                      normalize_labels, None, text_pair_col, label_cols, label_sep,
                                      label_map=label_map),
-                 threshold=threshold)
+                 threshold=threshold, backend=backend)
     if output:
         runs.write_json(output, m)
 
@@ -297,8 +300,7 @@ def predict(
                               help='Sentence-pair models: the texts are pairs, --pair "premise" "hypothesis" ...'),
     text_col: Optional[str] = TEXT_COL, text_pair_col: Optional[str] = PAIR_COL,
     threshold: Optional[float] = THRESHOLD,
-    backend: str = typer.Option("auto", "--backend",
-                                help="auto|torch|onnx|onnx-fp32 (auto: onnx when the model dir has an export)."),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     mc_dropout: int = typer.Option(0, "--mc-dropout", help="N stochastic passes with dropout on: mean "
                                    "probabilities + per-text uncertainty (predictive entropy); torch backend."),
     min_confidence: Optional[float] = typer.Option(None, "--min-confidence",
@@ -380,9 +382,17 @@ def export(
     onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Export to ONNX (the only format so far)."),
     quantize: str = typer.Option("int8", "--quantize", help="int8|none: also write a dynamically "
                                  "quantized int8 model."),
+    compress: bool = typer.Option(False, "--compress", help="Also write the compressed model (vocabulary "
+                                  "pruned to the run's training data, 4-bit embeddings, int8 weights), "
+                                  "which predict, evaluate and serve then use; needs the run dir."),
+    vocab_size: Optional[int] = typer.Option(None, "--vocab-size", min=2000, help="--compress: tokens "
+                                             "the pruned vocabulary keeps [default: 7400, ~1/7 of fp32 "
+                                             "for the default model]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing onnx/ export."),
 ):
-    """Export to ONNX (+ int8), check it against torch and on the run's test split."""
+    """Export to ONNX (+ int8, + compressed), check it against torch and on the run's test split."""
+    from pathlib import Path
+
     from textclf.errors import TextclfError
     from textclf.inference.onnx import export as run_export
 
@@ -390,8 +400,11 @@ def export(
         raise TextclfError("Nothing to do: --onnx is the only export format.")
     if quantize not in ("int8", "none"):
         raise TextclfError(f"--quantize {quantize!r}: use int8 or none.")
+    if vocab_size is not None and not compress:
+        raise TextclfError("--vocab-size is an option of --compress.")
     out = Console()
-    r = run_export(model, quantize=quantize == "int8", overwrite=overwrite, say=out.print)
+    r = run_export(model, quantize=quantize == "int8", compress=compress, overwrite=overwrite,
+                   say=out.print, vocab_size=vocab_size)
     mb = {k: v / 1e6 for k, v in r["bytes"].items()}
     out.print(f"fp32 ONNX vs torch: max |logit difference| {r['fp32_max_abs_logit_diff']:.2e}")
     if "onnx_int8" in mb:
@@ -401,6 +414,35 @@ def export(
     for name in ("test_fp32", "test_int8"):
         if name in r:
             out.print(f"{name.replace('_', ' ')}: " + ", ".join(f"{k} {v:.4f}" for k, v in r[name].items()))
+    c = r.get("compressed")
+    if c:
+        for line in compressed_lines(c):
+            out.print(line, highlight=False)
+        from textclf.runs import model_dir_of
+        run_dir = model_dir_of(model).parent
+        if (run_dir / "metrics.json").exists():   # report.html and the card show the export
+            from textclf.reporting import write_reports
+            for p in write_reports(run_dir):
+                out.print(f"wrote {Path(p)}")
+
+
+def compressed_lines(c: dict) -> list[str]:
+    """What the compressed export measured, as lines for the console."""
+    v = c["vocabulary"]
+    lines = [f"compressed: {c['bytes'] / 1e6:.1f} MB ({c['smaller_than_safetensors']:.2f}x smaller than "
+             f"model.safetensors), vocabulary {v['kept']:,} of {v['of']:,} tokens, max |logit "
+             f"difference| vs torch {c['max_abs_logit_diff']:.3f}"]
+    if "test" in c:
+        u = c["test_unknown"]
+        lines.append("test compressed: " + ", ".join(f"{k} {x:.4f} ({c['delta_points_vs_torch'][k]:+.2f} "
+                                                     f"points vs torch)" for k, x in c["test"].items()))
+        lines.append(f"test split: unknown tokens {100 * u['unknown_share_full']:.3f}% -> "
+                     f"{100 * u['unknown_share_pruned']:.3f}% after pruning; tokens "
+                     f"{100 * u['token_count_change']:+.1f}%")
+        s = c["speed"]["ms_per_text"]
+        lines.append(f"speed: compressed {s['compressed']:.2f} ms/text, int8 {s['int8']:.2f} ms/text "
+                     f"(time ratio {c['speed']['compressed_time_vs_int8']:.2f})")
+    return lines
 
 
 @app.command()
@@ -409,7 +451,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (default: loopback only)."),
     port: int = typer.Option(8000, "--port"),
     workers: int = typer.Option(1, "--workers", help="Server processes (each loads the model)."),
-    backend: str = typer.Option("auto", "--backend", help="auto|torch|onnx|onnx-fp32"),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="TEXTCLF_API_KEY",
                                           help="Require 'Authorization: Bearer KEY' on /predict and /info."),
     max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="Micro-batching: longest wait for company "

@@ -1,8 +1,9 @@
 """`textclf push`: upload a run's model dir to the Hugging Face Hub in one commit.
 
 Only what a user of the model needs goes up: safetensors weights, the config, tokenizer files,
-the model card (README.md) and, with --onnx, the int8 ONNX export. Checkpoints, optimizer and
-scheduler states, pickled weights and anything else in the dir stay local.
+the model card (README.md) and, with --onnx, the int8 ONNX export (and the compressed one, where
+exported). Checkpoints, optimizer and scheduler states, pickled weights and anything else in the
+dir stay local.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from textclf import runs
 from textclf.errors import TextclfError
-from textclf.inference.backends import ONNX_DIR, ONNX_INT8
+from textclf.inference.backends import COMPRESSED_TOKENIZER, ONNX_COMPRESSED, ONNX_DIR, ONNX_INT8
 
 # files of a model dir that are uploaded (globs over paths relative to the model dir)
 MODEL_FILES = ("config.json", "model.safetensors", "model-*-of-*.safetensors",
@@ -24,6 +25,8 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
                    "sentencepiece.bpe.model", "tokenizer.model")
 CARD = "README.md"
 ONNX_FILES = (f"{ONNX_DIR}/{ONNX_INT8}", f"{ONNX_DIR}/export.json")
+# with --onnx, also the compressed export where the model dir has one (textclf export --compress)
+COMPRESSED_FILES = (f"{ONNX_DIR}/{ONNX_COMPRESSED}", f"{ONNX_DIR}/{COMPRESSED_TOKENIZER}/*")
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 
@@ -51,7 +54,7 @@ def _human(n: int) -> str:
 
 
 def _wanted(rel: str, onnx: bool) -> bool:
-    patterns = MODEL_FILES + TOKENIZER_FILES + (CARD,) + (ONNX_FILES if onnx else ())
+    patterns = MODEL_FILES + TOKENIZER_FILES + (CARD,) + (ONNX_FILES + COMPRESSED_FILES if onnx else ())
     return any(fnmatch.fnmatchcase(rel, p) for p in patterns)
 
 

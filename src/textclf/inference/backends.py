@@ -15,6 +15,8 @@ import numpy as np
 ONNX_DIR = "onnx"
 ONNX_FP32 = "model.onnx"
 ONNX_INT8 = "model.int8.onnx"
+ONNX_COMPRESSED = "model.compressed.onnx"       # textclf export --compress (inference/compress.py)
+COMPRESSED_TOKENIZER = "tokenizer.compressed"   # its pruned tokenizer: a dir with tokenizer.json
 
 
 def cpu_threads() -> int:
@@ -97,6 +99,9 @@ def sleeping(backend):
     return backend
 
 
+BACKENDS = ("auto", "torch", "compressed", "onnx-int8", "onnx", "onnx-fp32")
+
+
 def onnx_path(model_dir: str | Path, prefer_int8: bool = True) -> Path | None:
     """The exported ONNX model in a model dir (int8 first), or None."""
     d = Path(model_dir) / ONNX_DIR
@@ -104,3 +109,52 @@ def onnx_path(model_dir: str | Path, prefer_int8: bool = True) -> Path | None:
         if (d / name).exists():
             return d / name
     return None
+
+
+def compressed_files(model_dir: str | Path) -> tuple[Path, Path] | None:
+    """(model.compressed.onnx, its tokenizer dir) when the model dir has a compressed export."""
+    d = Path(model_dir) / ONNX_DIR
+    model, tok = d / ONNX_COMPRESSED, d / COMPRESSED_TOKENIZER
+    return (model, tok) if model.exists() and (tok / "tokenizer.json").exists() else None
+
+
+def pick_backend(model_dir: str | Path, backend: str = "auto") -> tuple[str, Path | None, Path | None]:
+    """(kind, ONNX file, pruned tokenizer dir) for a --backend choice: kind is 'torch' or 'onnx';
+    auto takes the compressed export, else int8, else fp32 ONNX, else torch."""
+    from textclf.errors import ModelError
+
+    if backend not in BACKENDS:
+        raise ModelError(f"Unknown backend {backend!r}; use {', '.join(BACKENDS)}.")
+    d = Path(model_dir) / ONNX_DIR
+    fix = f"run `textclf export {model_dir}` first"
+    if backend == "torch":
+        return "torch", None, None
+    if backend in ("auto", "compressed"):
+        found = compressed_files(model_dir)
+        if found:
+            return "onnx", found[0], found[1]
+        if backend == "compressed":
+            raise ModelError(f"{model_dir} has no compressed export; run `textclf export "
+                             f"{model_dir} --compress` first.")
+    if backend == "onnx-int8":
+        if not (d / ONNX_INT8).exists():
+            raise ModelError(f"{model_dir} has no int8 ONNX export; {fix}.")
+        return "onnx", d / ONNX_INT8, None
+    exported = onnx_path(model_dir, prefer_int8=backend != "onnx-fp32")
+    if exported is None:
+        if backend == "auto":
+            return "torch", None, None
+        raise ModelError(f"{model_dir} has no ONNX export; run `textclf export {model_dir} --onnx` first.")
+    return "onnx", exported, None
+
+
+def load_pruned_tokenizer(path: str | Path):
+    """The tokenizer saved beside a compressed model (a tokenizer dir without config.json)."""
+    from transformers import AutoTokenizer
+
+    from textclf.errors import ModelError
+    try:
+        return AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Cannot load the compressed model's tokenizer in {path} ({exc}); run "
+                         "`textclf export --compress --overwrite` again.") from None

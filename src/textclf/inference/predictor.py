@@ -11,7 +11,8 @@ from textclf.data.labels import LabelSpace
 from textclf.errors import ModelError
 from textclf.evaluation.metrics import softmax
 from textclf.evaluation.thresholds import sigmoid
-from textclf.inference.backends import OnnxBackend, TorchBackend, onnx_path
+from textclf.inference.backends import (OnnxBackend, TorchBackend, load_pruned_tokenizer,
+                                        pick_backend)
 from textclf.model_settings import ModelSettings
 
 from textclf.inference.columns import ABSTAIN
@@ -127,8 +128,9 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path, backend: str = "auto", warmup: bool = True) -> "Predictor":
-        """backend: 'torch', 'onnx' (the int8 export if there is one, else fp32), 'onnx-fp32',
-        or 'auto' (onnx when the model dir has an export, else torch)."""
+        """backend: 'torch', 'compressed' (textclf export --compress: pruned vocab, 4-bit
+        embeddings, int8 weights), 'onnx-int8', 'onnx' (the int8 export if there is one, else
+        fp32), 'onnx-fp32', or 'auto' (compressed, else int8, else fp32 ONNX, else torch)."""
         from transformers import AutoConfig
 
         from textclf.models.base import load_classifier, load_tokenizer
@@ -136,13 +138,9 @@ class Predictor:
         from textclf.runs import model_dir_of
 
         path = model_dir_of(path)
-        if backend not in ("auto", "torch", "onnx", "onnx-fp32"):
-            raise ModelError(f"Unknown backend {backend!r}; use auto, torch, onnx or onnx-fp32.")
-        exported = onnx_path(path, prefer_int8=backend != "onnx-fp32")
-        if backend.startswith("onnx") and exported is None:
-            raise ModelError(f"{path} has no ONNX export; run `textclf export {path} --onnx` first.")
-        tokenizer = load_tokenizer(str(path))
-        if backend != "torch" and exported is not None:
+        kind, exported, pruned = pick_backend(path, backend)
+        tokenizer = load_pruned_tokenizer(pruned) if pruned else load_tokenizer(str(path))
+        if kind == "onnx":
             config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
             engine = OnnxBackend(exported)
         else:

@@ -221,6 +221,17 @@ print(model.predict("your text here"))
 or from the shell: `textclf predict path/to/model "your text here"`."""
 
 
+def _exported(run: RunFiles) -> str:
+    from textclf.reporting.runfiles import export_table
+
+    found = export_table(run)
+    if found is None:
+        return ""
+    head, rows, notes = found
+    return ("\n## Exported models\n\nMeasured by `textclf export` on the test split:\n\n"
+            + _md_table(head, rows) + "\n\n" + "\n".join(notes) + "\n")
+
+
 def render(run: RunFiles) -> str:
     m = run.test
     base = (run.environment or {}).get("base_model", {})
@@ -258,6 +269,7 @@ Fine-tuned with textclf's trainer: the checkpoint with the best validation {prim
 
 {_evaluation(run)}
 
+{_exported(run)}
 ## Limitations and bias
 
 {_limitations(run)}

@@ -395,6 +395,16 @@ def data_section(run: RunFiles) -> str:
     return html
 
 
+def export_section(run: RunFiles) -> str:
+    from textclf.reporting.runfiles import export_table
+
+    found = export_table(run)
+    if found is None:
+        return ""
+    head, rows, notes = found
+    return table(head, rows, numeric={1, 2, 3, 4, 5}) + "".join(f"<p>{escape(n)}</p>" for n in notes)
+
+
 def setup_section(run: RunFiles) -> str:
     cfg = dict(run.config)
     data_cfg = cfg.pop("data", {}) or {}
@@ -454,6 +464,7 @@ def render(run: RunFiles) -> str:
                 ("issues", "Label issues", issues_section(run)),
                 ("training", "Training", training_section(run)),
                 ("data", "Data", data_section(run)),
+                ("export", "Exported models", export_section(run)),
                 ("setup", "Setup", setup_section(run))]
     sections = [s for s in sections if s[2]]
     nav = "".join(f"<a href=\"#{a}\">{escape(t.split(' (')[0])}</a>" for a, t, _ in sections)

@@ -28,6 +28,7 @@ class RunFiles:
     log: list[dict] = field(default_factory=list)
     environment: dict | None = None
     model_config: dict = field(default_factory=dict)
+    export: dict | None = None   # model/onnx/export.json, once `textclf export` has run
 
     @property
     def test(self) -> dict:
@@ -153,4 +154,50 @@ def load_run(run_dir: str | Path, name: str | None = None) -> RunFiles:
     return RunFiles(path=path, name=name or path.resolve().name, metrics=_json(path / "metrics.json"),
                     config=yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")),
                     log=log, environment=_json(path / ENVIRONMENT),
-                    model_config=_json(path / runs.MODEL_DIR / "config.json") or {})
+                    model_config=_json(path / runs.MODEL_DIR / "config.json") or {},
+                    export=_json(path / runs.MODEL_DIR / "onnx" / "export.json"))
+
+
+def export_table(run: RunFiles) -> tuple[list[str], list[list], list[str]] | None:
+    """The exported models side by side (bytes, ratio to model.safetensors, ms/text, the test
+    primary metric and its difference to torch in points) and notes on the compressed one; None
+    before `textclf export`."""
+    e = run.export
+    if not e or "bytes" not in e:
+        return None
+    primary = run.test.get("primary_metric", "macro_f1")
+    c = e.get("compressed") or {}
+    torch_scores = c.get("test_torch") or e.get("test_fp32") or {}
+    key = primary if primary in torch_scores else "macro_f1"
+    ms = (c.get("speed") or {}).get("ms_per_text", {})
+    size = e["bytes"]
+    st = size["safetensors"]
+    rows = []
+
+    def row(name, nbytes, scores, speed=None):
+        value = scores.get(key) if scores else None
+        delta = (f"{100 * (value - torch_scores[key]):+.2f}" if value is not None and key in torch_scores
+                 else "")
+        rows.append([name, f"{nbytes / 1e6:.1f}", f"{st / nbytes:.2f}x",
+                     f"{speed:.2f}" if speed else "", f"{value:.4f}" if value is not None else "", delta])
+    row("torch (model.safetensors)", st, torch_scores)
+    row("ONNX fp32", size["onnx_fp32"], e.get("test_fp32"))
+    if "onnx_int8" in size:
+        row("ONNX int8", size["onnx_int8"], e.get("test_int8"), ms.get("int8"))
+    if c:
+        row("compressed (pruned vocabulary, 4-bit embeddings, int8 weights)", c["bytes"], c.get("test"),
+            ms.get("compressed"))
+    head = ["model", "MB", "smaller than safetensors", "ms/text", f"test {key}", "vs torch (points)"]
+    notes = []
+    if c:
+        v = c["vocabulary"]
+        notes.append(f"Vocabulary {v['kept']:,} of {v['of']:,} tokens: {v['rule']}.")
+        u = c.get("test_unknown")
+        if u:
+            notes.append(f"On the test split the pruned tokenizer gives {100 * u['token_count_change']:+.1f}% "
+                         f"tokens; unknown tokens {100 * u['unknown_share_full']:.3f}% with the full "
+                         f"vocabulary, {100 * u['unknown_share_pruned']:.3f}% after pruning.")
+        if "speed" in c:
+            notes.append(f"ms/text: {c['speed']['texts']} test texts, median of {c['speed']['rounds']} "
+                         "alternating passes, measured at export on the exporting machine.")
+    return head, rows, notes
