@@ -105,3 +105,34 @@ def test_a_huge_document_trains_as_max_windows_windows(tiny_config, tmp_path):
     settings = json.loads((run.model_dir / "config.json").read_text())["textclf"]
     assert settings["max_windows"] == 4
     assert "windows left out" in (run.path / "report.md").read_text()
+
+
+def test_cut_tokens_keeps_whole_words_from_either_end(tokenizer):
+    from textclf.data.features import cut_tokens
+
+    text = "unbelievably extraordinary plot " * 10
+    start, end = cut_tokens(tokenizer, [text, text, "short"], 7)[:2], cut_tokens(tokenizer, [text], 7, keep="end")
+    for cut in (*start, *end):
+        ids = tokenizer(cut, add_special_tokens=False)["input_ids"]
+        assert 0 < len(ids) <= 7
+    assert text.startswith(start[0]) and text.endswith(end[0])
+    assert tokenizer(start[0], add_special_tokens=False)["input_ids"] == \
+        tokenizer(text, add_special_tokens=False)["input_ids"][:len(tokenizer(start[0], add_special_tokens=False)["input_ids"])]
+    assert cut_tokens(tokenizer, ["short"], 7) == ["short"]
+
+
+@pytest.mark.parametrize("max_length,stride", [(32, 8), (64, 32), (16, 8)])
+def test_pairs_whose_second_text_is_long_still_make_windows(tokenizer, max_length, stride):
+    """The tokenizer cannot slide windows over the first text when the second leaves it no more
+    room than the stride (it panics); the second text is cut to leave the first half a window."""
+    from textclf.data.checks import token_lengths
+    from textclf.data.features import cut_tokens, pair_room
+
+    texts = texts_of([300, 5, 80])
+    pairs = texts_of([200, 3, 90], seed=3)
+    feats = encode(tokenizer, texts, pairs, max_length=max_length, long_text="chunk", stride=stride)
+    assert sorted(set(feats.doc)) == [0, 1, 2] and max(feats.lengths) <= max_length
+    cut = cut_tokens(tokenizer, pairs, pair_room(tokenizer, max_length, stride))
+    counts = window_counts(token_lengths(texts, tokenizer, cut), tokenizer, max_length=max_length,
+                           stride=stride, pair_lengths=token_lengths(cut, tokenizer) - 2)
+    assert counts.tolist() == np.bincount(feats.doc).tolist()

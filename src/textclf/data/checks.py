@@ -5,7 +5,7 @@ from collections import Counter
 
 import numpy as np
 
-from textclf.data.features import window_counts
+from textclf.data.features import cut_tokens, pair_room, window_counts
 from textclf.data.prepare import MERGED_VARIANTS, PreparedData
 from textclf.model_settings import DEFAULT_MAX_WINDOWS
 
@@ -71,9 +71,11 @@ def data_report(data: PreparedData, tokenizer=None, max_length: int = 128, *, lo
 def capped_windows(splits, tokenizer, lengths, max_length: int, stride: int, max_windows: int) -> dict:
     """How many texts make more than max_windows windows, and how many windows they lose."""
     pair_lengths = None
-    if splits and splits[0].pairs is not None:
-        pair_lengths = token_lengths([p for s in splits for p in s.pairs], tokenizer) \
-            - tokenizer.num_special_tokens_to_add(pair=False)
+    if splits and splits[0].pairs is not None:   # the second texts as encode() cuts them
+        pairs = cut_tokens(tokenizer, [p for s in splits for p in s.pairs],
+                           pair_room(tokenizer, max_length, stride))
+        pair_lengths = token_lengths(pairs, tokenizer) - tokenizer.num_special_tokens_to_add(pair=False)
+        lengths = token_lengths([t for s in splits for t in s.texts], tokenizer, pairs)
     counts = window_counts(lengths, tokenizer, max_length=max_length, stride=stride,
                            pair_lengths=pair_lengths)
     over = counts > max_windows

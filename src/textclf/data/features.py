@@ -38,6 +38,8 @@ def encode(tokenizer, texts: list[str], pairs: list[str] | None = None, *, max_l
         enc = tokenizer(list(texts), pairs, truncation=True, **kw)
         return Features({k: list(enc[k]) for k in enc.keys()}, list(range(len(texts))))
     stride = min(stride, max_length // 2)
+    if pairs is not None:   # windows slide over the first text; a long second one must leave room
+        pairs = cut_tokens(tokenizer, list(pairs), pair_room(tokenizer, max_length, stride))
     enc = tokenizer(list(texts), pairs, truncation="only_first" if pairs else True,
                     return_overflowing_tokens=True, stride=stride, **kw)
     doc = np.asarray(enc.pop("overflow_to_sample_mapping"), dtype=np.int64)
@@ -46,6 +48,43 @@ def encode(tokenizer, texts: list[str], pairs: list[str] | None = None, *, max_l
     idx = np.flatnonzero(keep)
     return Features({k: [enc[k][i] for i in idx] for k in enc.keys()}, doc[idx].tolist(),
                     capped=capped, dropped=int(len(doc) - len(idx)))
+
+
+def pair_room(tokenizer, max_length: int, stride: int) -> int:
+    """The tokens a second text keeps when windows slide over the first: at most half of a
+    window, and few enough that the first text's share stays longer than the stride (else the
+    tokenizer cannot make windows at all)."""
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    return max(0, min(room // 2, room - min(stride, max_length // 2) - 1))
+
+
+def cut_tokens(tokenizer, texts: list[str], limit: int, keep: str = "start") -> list[str]:
+    """Each text cut to at most `limit` tokens (special tokens not counted) at a word boundary,
+    keeping its start (or, keep="end", its end), so that tokenizing the cut text gives the kept
+    tokens again; texts within the limit are returned as they are."""
+    enc = tokenizer(texts, add_special_tokens=False, truncation=False, return_offsets_mapping=True,
+                    verbose=False)
+    out = []
+    for i, text in enumerate(texts):
+        n = len(enc["input_ids"][i])
+        if n <= limit:
+            out.append(text)
+            continue
+        words, offsets = enc.word_ids(i), enc["offset_mapping"][i]
+
+        def inside(j):   # token j continues the word token j - 1 is in
+            return 0 < j < n and words[j] is not None and words[j] == words[j - 1]
+        if keep == "end":
+            first = n - limit
+            while first < n and inside(first):
+                first += 1
+            out.append(text[offsets[first][0]:] if first < n else "")
+        else:
+            last = limit
+            while last > 0 and inside(last):
+                last -= 1
+            out.append(text[:offsets[last][0]] if last > 0 else "")
+    return out
 
 
 def kept_windows(doc: np.ndarray, max_windows: int | None) -> np.ndarray:

@@ -334,21 +334,11 @@ def check_lengths(p, texts: list[str], pairs: list[str] | None) -> None:
 def keep_ends(p, texts: list[str]) -> list[str]:
     """Texts too long for the model cut from the left: each keeps the whole words at its end that
     fit in max_length tokens, so the tokenizer's usual right truncation then cuts nothing."""
+    from textclf.data.features import cut_tokens
+
     room = p.max_length - p.tokenizer.num_special_tokens_to_add(pair=False)
-    enc = p.tokenizer(texts, add_special_tokens=False, truncation=False, return_offsets_mapping=True,
-                      verbose=False)
-    out = []
-    for i, text in enumerate(texts):
-        n = len(enc["input_ids"][i])
-        if n <= room:
-            out.append(text)
-            continue
-        words = enc.word_ids(i)
-        first = n - room
-        while first < n and first > 0 and words[first] is not None and words[first] == words[first - 1]:
-            first += 1   # never start inside a word: its pieces would tokenize differently
-        out.append(text[enc["offset_mapping"][i][first][0]:] if first < n else text[-1:])
-    return out
+    return [t if t.strip() else text[-1:]   # one word longer than the model: its last character
+            for t, text in zip(cut_tokens(p.tokenizer, texts, room, keep="end"), texts)]
 
 
 def _scores(p, logits: np.ndarray, how: str | None) -> np.ndarray:
