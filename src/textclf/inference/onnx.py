@@ -124,7 +124,7 @@ def export(path: str | Path, *, quantize: bool = True, compress: bool = False,
                 q = Predictor(model.config, tokenizer, OnnxBackend(tmp / ONNX_INT8), model_dir)
                 report["test_int8"] = _score(q, *split)
         if compress:
-            report["compressed"] = _compress(model_dir, tmp, tokenizer, pair, train_texts, split,
+            report["compressed"] = _compress(model_dir, model, tmp, tokenizer, pair, train_texts, split,
                                              check=(check_texts, kw), opset=opset,
                                              test_int8=report.get("test_int8"), say=say,
                                              **compress_options)
@@ -138,10 +138,11 @@ def _dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _compress(model_dir: Path, tmp: Path, tokenizer, pair: bool, train_texts, split, *, check,
-              opset: int, test_int8, say, vocab_size: int | None = None,
+def _compress(model_dir: Path, full_model, tmp: Path, tokenizer, pair: bool, train_texts, split, *,
+              check, opset: int, test_int8, say, vocab_size: int | None = None,
               speed_texts: int = 400) -> dict:
-    """Prune the vocabulary, export, quantize (inference/compress.py) and check the result."""
+    """Prune the vocabulary, export, quantize (inference/compress.py) and check the result
+    against `full_model`, the torch model as loaded (a second copy is the one pruned)."""
     from textclf.inference import compress as shrink
     from textclf.inference.predictor import Predictor, batched_logits
     from textclf.model_settings import ModelSettings
@@ -155,7 +156,6 @@ def _compress(model_dir: Path, tmp: Path, tokenizer, pair: bool, train_texts, sp
     model = load_classifier(str(model_dir))
     settings = ModelSettings.of(model.config)
     max_length = settings.max_length or min(tokenizer.model_max_length, 512)
-    full_model = load_classifier(str(model_dir))
     shrink.prune_embeddings(model, kept, max_positions=max_length
                             if model.config.model_type == "bert" else None)
     out: dict = {"vocabulary": {"kept": len(kept), "of": len(tokenizer.get_vocab()),

@@ -160,10 +160,13 @@ class Predictor:
                               stride=self.stride, max_windows=self.max_windows, aggregate_how=self.aggregate,
                               max_batch_tokens=max_batch_tokens, progress=progress, dropout=dropout)
 
-    def to_probs(self, logits: np.ndarray) -> np.ndarray:
-        """Temperature-scaled (and decision-offset) softmax, or sigmoid for multi-label."""
+    def to_probs(self, logits: np.ndarray, squash: str | None = None) -> np.ndarray:
+        """Temperature-scaled (and decision-offset) softmax, or sigmoid for multi-label;
+        `squash` ("softmax" | "sigmoid") picks the function instead of the task."""
         z = logits / self.temperature + self.offsets
-        return sigmoid(z) if self.labels.multi_label else softmax(z)
+        if squash is None:
+            squash = "sigmoid" if self.labels.multi_label else "softmax"
+        return sigmoid(z) if squash == "sigmoid" else softmax(z)
 
     def predict_proba(self, texts: list[str], pairs: list[str] | None = None, *,
                       max_batch_tokens: int = 8192, progress: bool = False) -> np.ndarray:

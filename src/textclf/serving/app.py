@@ -122,9 +122,10 @@ class Guard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         status = 500
         length = headers.get("content-length")
+        predict_call = path in self.PREDICT and scope["method"] == "POST"
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             response = _error(413, f"Request body is larger than {self.max_body_bytes} bytes.")
-        elif (self.api_key and (path in self.PROTECTED or (path == "/" and scope["method"] == "POST"))
+        elif (self.api_key and (path in self.PROTECTED or predict_call)
               and not _authorized(headers, self.api_key)):
             response = _error(401, "Missing or wrong API key; send 'Authorization: Bearer <key>'.")
         else:
@@ -137,7 +138,7 @@ class Guard:
             await send(message)
 
         try:
-            if (response is None and self.fast is not None and path in self.PREDICT and scope["method"] == "POST"
+            if (response is None and self.fast is not None and predict_call
                     and headers.get("content-type", "").startswith("application/json")):
                 response, receive = await self._fast_predict(receive)
             if response is not None:
@@ -344,15 +345,7 @@ def keep_ends(p, texts: list[str]) -> list[str]:
 def _scores(p, logits: np.ndarray, how: str | None) -> np.ndarray:
     """The model's probabilities (how=None), the logits ('none'), or softmax/sigmoid of the
     temperature-scaled logits."""
-    from textclf.evaluation.metrics import softmax
-    from textclf.evaluation.thresholds import sigmoid
-
-    if how is None:
-        return p.to_probs(logits)
-    if how == "none":
-        return logits
-    z = logits / p.temperature + p.offsets
-    return softmax(z) if how == "softmax" else sigmoid(z)
+    return logits if how == "none" else p.to_probs(logits, how)
 
 
 def _labels(p, row: np.ndarray, top_k: int | None, thresholds=None) -> list[dict]:
