@@ -115,9 +115,26 @@ def read(fmt: str, paths):
     return ray.data.read_csv(paths, parse_options=pcsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ","))
 
 
+def _parquet_sink(path: str):
+    """A Parquet datasink that writes each write task's rows in the order it was given them.
+    Ray's own `write_parquet` hands them to `pyarrow.dataset.write_dataset` with threads and no
+    `preserve_order`, which can interleave a task's batches inside one file."""
+    import pyarrow.parquet as pq
+    from ray.data.datasource import BlockBasedFileDatasink
+
+    class OrderedParquetSink(BlockBasedFileDatasink):
+        def __init__(self, path: str):
+            super().__init__(path, file_format="parquet")
+
+        def write_block_to_file(self, block, file) -> None:
+            pq.write_table(block.to_arrow(), file)
+
+    return OrderedParquetSink(path)
+
+
 def write(ds, fmt: str, path: str) -> None:
     if fmt == "parquet":
-        ds.write_parquet(path)
+        ds.write_datasink(_parquet_sink(path))
     elif fmt == "jsonl":
         ds.write_json(path, force_ascii=False)
     else:
