@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -35,6 +36,8 @@ import learning_curve as lc  # noqa: E402
 
 WEIGHTS = np.round(np.linspace(0, 1, 11), 2)
 RULES = ("w_primary", "w_nll", "w_heldout")
+STACK_RULES = ("stack", "stack_heldout")   # textclf's ensemble: --ensemble always / auto
+PROBS_DIR = Path(os.environ.get("ENSEMBLE_PROBS_DIR", "/work/ensemble-probs"))   # per-row probabilities, outside the repo
 
 
 def read_probs(path: Path, names) -> np.ndarray:
@@ -152,6 +155,18 @@ def cell(name, size, seed, work: Path) -> dict:
             th = th_model
         row[rule] = {"w": w, "primary": primary(yb, blend(tr_b, tf_b, w), space, th),
                      "primary_tfidf_refit": primary(yb, blend(tr_b, tf_b_refit, w), space, th)}
+    from textclf.evaluation import ensemble as ens
+    for rule in STACK_RULES:
+        got = ens.decide(ya, tr_a, tf_a, space, "auto" if rule == "stack_heldout" else "always", c)
+        if got.applied:
+            score = primary(yb, ens.combine(got, tr_b, tf_b, space), space, got.thresholds)
+        else:
+            score = row["transformer_check"]
+        row[rule] = {"used": got.applied, "heldout_gain": got.heldout_gain, "C": got.stacker_C, "primary": score}
+    PROBS_DIR.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(PROBS_DIR / f"{name}-{size}-{seed}.npz", ya=ya, yb=yb, tr_a=tr_a, tr_b=tr_b,
+                        tf_a=tf_a, tf_b=tf_b, tf_b_refit=tf_b_refit, names=np.asarray(cols),
+                        th_model=np.asarray(th_model if th_model is not None else []))
     shutil.rmtree(work, ignore_errors=True)
     return row
 
@@ -175,20 +190,28 @@ def run(sets, sizes, seeds, results: Path, workdir: Path) -> None:
 
 def table(results: Path) -> str:
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    head = ["transformer", "tfidf", "tfidf_refit", *RULES]
+    rules = (*RULES, *STACK_RULES)
+    head = ["transformer", "tfidf", "tfidf_refit", *rules]
     lines = ["| set | rows | seed | " + " | ".join(head) + " | w chosen (primary / nll / heldout) |",
              "|---|---:|---:|" + "---:|" * len(head) + "---|"]
+
+    def val(r, k):
+        return r[k]["primary"] if k in r and isinstance(r[k], dict) else r.get(k, float("nan"))
     for r in sorted(rows, key=lambda r: (r["size"], lc.SETS.index(r["set"]), r["seed"])):
-        vals = [r["transformer"], r["tfidf"], r["tfidf_refit"], *[r[k]["primary"] for k in RULES]]
+        vals = [val(r, k) for k in head]
         ws = " / ".join(f"{r[k]['w']:.1f}" for k in RULES)
         lines.append(f"| {r['set']} ({r['metric']}) | {r['size']} | {r['seed']} | "
-                     + " | ".join(f"{v:.3f}" for v in vals) + f" | {ws} |")
-    for k in RULES:
-        gain = np.mean([r[k]["primary"] - r["transformer"] for r in rows])
-        wins = sum(r[k]["primary"] > r["transformer"] + 1e-9 for r in rows)
-        losses = sum(r[k]["primary"] < r["transformer"] - 1e-9 for r in rows)
-        lines.append(f"\n{k}: mean {100 * gain:+.2f} points over the transformer alone, "
-                     f"up in {wins}, down in {losses} of {len(rows)} cells")
+                     + " | ".join("–" if np.isnan(v) else f"{v:.3f}" for v in vals) + f" | {ws} |")
+    for size in sorted({r["size"] for r in rows}):
+        for k in rules:
+            got = [r for r in rows if r["size"] == size and k in r]
+            if not got:
+                continue
+            gain = np.mean([val(r, k) - r["transformer"] for r in got])
+            wins = sum(val(r, k) > r["transformer"] + 1e-9 for r in got)
+            losses = sum(val(r, k) < r["transformer"] - 1e-9 for r in got)
+            lines.append(f"\n{size} rows, {k}: mean {100 * gain:+.2f} points over the transformer alone, "
+                         f"up in {wins}, down in {losses} of {len(got)} cells")
     return "\n".join(lines)
 
 

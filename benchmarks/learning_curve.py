@@ -159,6 +159,9 @@ def run_textclf(train, valid, test, multi, names, work: Path) -> dict:
                        "seconds": m["training"]["seconds"], "wall_seconds": seconds,
                        "refit_seconds": m["training"].get("refit", {}).get("seconds", 0.0),
                        "best_epoch": m["training"]["best_epoch"]}}
+    if "ensemble" in m:   # the fine-tuned model alone beside what the run predicts
+        out[TEXTCLF]["ensemble"] = {k: m["ensemble"].get(k) for k in ("applied", "heldout_gain", "reason")}
+        out[TEXTCLF]["transformer_primary"] = m.get("transformer", m["test"])["primary"]
     if multi:
         out[TEXTCLF].update(_multilabel_detail(m, work / "run", test))
     if KEEP_RUNS:   # e.g. to compare threshold rules offline (benchmarks/threshold_rules.py)

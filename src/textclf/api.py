@@ -12,7 +12,8 @@ from textclf import runs
 from textclf.config import DataConfig, TrainConfig
 from textclf.data.checks import print_report
 from textclf.evaluation.metrics import score
-from textclf.evaluation.report import calibration_line, decision_line, print_metrics, verdict_line
+from textclf.evaluation.report import (calibration_line, decision_line, ensemble_line, print_metrics,
+                                       verdict_line)
 from textclf.errors import DataError
 from textclf.reporting import finish_run
 
@@ -70,7 +71,9 @@ def _train(cfg: TrainConfig, *, say, callbacks) -> Run | None:
         return None
     decided = phases.calibrate_and_decide(cfg, prep, fitted.model, say)
     fitted, decided = refit.adopt(cfg, prep, fitted, decided, refitted)
-    metrics = phases.score_test(cfg, prep, fitted, decided, say)
+    base = phases.fit_baseline(cfg, prep, say)
+    decided = phases.combine(cfg, prep, fitted, decided, base, say)
+    metrics = phases.score_test(cfg, prep, fitted, decided, base, say)
     issues, metrics["label_issues"] = phases.find_label_issues(prep, decided, say)
     phases.write_run(work, final.name, cfg, prep, fitted, decided, metrics, issues)
     finish_run(work, final, say=say)   # environment.json, report.html, model card
@@ -100,6 +103,8 @@ def print_run(out, run: Run) -> None:
     out.print(calibration_line(metrics["calibration"]))
     if "decision" in metrics:
         out.print(decision_line(metrics["decision"]))
+    if ensemble_line(metrics):
+        out.print(ensemble_line(metrics))
     out.print(f"run saved to [bold]{run.path}[/] (model: {run.model_dir})")
 
 

@@ -150,7 +150,10 @@ def train(
                                                  help=_with_default("Also checkpoint every M minutes (0 = off).", "save_minutes")),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run of --output from "
                                                         "its last complete checkpoint (or start it)."),
-    no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the TF-IDF baseline."),
+    no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the TF-IDF baseline (and so the ensemble)."),
+    ensemble: Optional[str] = typer.Option(None, "--ensemble", help=_with_default(
+        "Combine the fine-tuned model with the TF-IDF model through a stacker fitted on validation: "
+        "auto (where it beat the model alone on held-out halves of validation), always or none.", "ensemble")),
     no_tune_threshold: bool = typer.Option(False, "--no-tune-threshold",
                                            help="Binary tasks: always decide at probability 0.5."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory "
@@ -181,7 +184,7 @@ def train(
                  label_smoothing=label_smoothing, freeze=freeze,
                  unfreeze_last=unfreeze_last, early_stopping_patience=patience, seed=seed, restarts=restarts,
                  refit=refit, long_text=long_text, stride=stride, aggregate=aggregate, max_windows=max_windows,
-                 grad_accum=grad_accum,
+                 grad_accum=grad_accum, ensemble=ensemble,
                  save_steps=save_steps, save_minutes=save_minutes,
                  trainer_args=parse_trainer_args(trainer_arg) or None)
     flags = {k: v for k, v in flags.items() if v is not None}

@@ -121,6 +121,9 @@ class TrainConfig(BaseModel):
     restarts: int = Field(1, ge=1, le=100)   # train with seeds seed..seed+N-1 on one split, keep the best on validation
     refit: bool | None = None                 # train again on train + validation for the kept epoch count; None: when train has < REFIT_BELOW rows
     baseline: bool = True
+    # combine the fine-tuned model with the TF-IDF model through a stacker fitted on validation:
+    # auto = where it beat the model alone on held-out halves of validation; see docs/experiments.md
+    ensemble: Literal["auto", "always", "none"] = "none"
     overwrite: bool = False
     resume: bool = False                      # continue the interrupted run at `output`
 

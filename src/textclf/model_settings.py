@@ -28,6 +28,26 @@ class Decision(BaseModel):
     folded_into_head: bool = True           # the offset lives in the head's bias
 
 
+class Ensemble(BaseModel):
+    """The fine-tuned model combined with a TF-IDF model (textclf.evaluation.ensemble): a stacker
+    fitted on validation, applied where it beat the fine-tuned model alone on held-out halves."""
+    model_config = ConfigDict(extra="allow")
+
+    applied: bool = False
+    rule: str = "auto"                        # auto | always | none
+    reason: str | None = None                 # why it is not applied
+    heldout_gain: float | None = None
+    tfidf_dir: str | None = None              # folder of the TF-IDF model in the model dir
+    tfidf_C: float | None = None
+    stacker_C: float | None = None
+    coef: list[list[float]] | None = None     # the stacker's weights
+    intercept: list[float] | None = None
+    classes: list[int] | None = None          # label ids the stacker's outputs are for
+    thresholds: list[float] | None = None     # multi-label: decision thresholds of the combination
+    valid_primary: float | None = None        # validation primary metric, combined / model alone
+    valid_primary_model: float | None = None
+
+
 # chunk: windows one text contributes at most (evenly spaced); chosen so no imdb_subset review is
 # capped at max_length 256 (at most 9 windows) and 2 of 2,000 are at 128; see docs/usage.md
 DEFAULT_MAX_WINDOWS = 16
@@ -50,6 +70,7 @@ class ModelSettings(BaseModel):
     temperature_folded: bool = True          # T already divides the head's weights
     thresholds: list[float] | None = None    # multi-label: one per label, tuned on validation
     decision: Decision | None = None
+    ensemble: Ensemble | None = None         # applied: predictions combine the TF-IDF model's
 
     @classmethod
     def of(cls, config) -> "ModelSettings":

@@ -78,6 +78,22 @@ def verdict_line(model_m: dict, base_m: dict, cmp: dict | None) -> str:
     return f"{head}; no significant difference: {detail}."
 
 
+def ensemble_line(metrics: dict) -> str | None:
+    """What the TF-IDF ensemble did: which figure the saved model's predictions give, and the
+    fine-tuned model's alone (None where the run has no ensemble record)."""
+    e = metrics.get("ensemble")
+    if not e:
+        return None
+    if not e.get("applied"):
+        return f"Predictions are the fine-tuned model's alone (TF-IDF ensemble not used: {e.get('reason')})."
+    test, alone = metrics["test"], metrics.get("transformer") or {}
+    k = test["primary_metric"]
+    return (f"Predictions combine the fine-tuned model with the TF-IDF model (a stacker fitted on "
+            f"validation; held-out gain {e['heldout_gain']:+.4f}): test {_label(k, test)} {test[k]:.4f}, "
+            f"the fine-tuned model alone {alone.get(k, float('nan')):.4f} (what transformers.pipeline "
+            f"gives from the model dir).")
+
+
 def calibration_line(cal: dict) -> str:
     return (f"Probabilities are temperature-scaled (T = {cal['temperature']:.3f}, fitted on validation): "
             f"expected calibration error {cal['ece_valid_before']:.4f} -> {cal['ece_valid_after']:.4f} "
@@ -120,6 +136,8 @@ def run_report(name: str, cfg, metrics: dict, data_report: dict) -> str:
     calibration = f"\n{calibration_line(cal)}\n" if cal else ""
     if metrics.get("decision"):
         calibration += f"\n{decision_line(metrics['decision'])}\n"
+    if ensemble_line(metrics):
+        calibration += f"\n{ensemble_line(metrics)}\n"
     return f"""# textclf run: {name}
 
 Base model `{cfg.model}`, task **{model_m['task']}**, trained on `{cfg.data.train}`.

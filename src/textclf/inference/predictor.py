@@ -114,6 +114,28 @@ class Predictor:
         # a tuned binary decision threshold is normally folded into the head's bias; add it if not
         self.offsets = np.asarray(settings.logit_offsets(self.labels.names))
         self.thresholds = list(settings.thresholds or [0.5] * n) if self.labels.multi_label else None
+        ens = settings.ensemble
+        self.ensemble = ens if ens is not None and ens.applied else None
+        self.tfidf = self._load_tfidf(model_dir) if self.ensemble is not None else None
+        if self.ensemble is not None and self.labels.multi_label:
+            self.thresholds = list(self.ensemble.thresholds or [0.5] * n)
+
+    def _load_tfidf(self, model_dir):
+        from textclf.evaluation.ensemble import TfidfModel
+
+        if model_dir is None:
+            raise ModelError("This model combines a TF-IDF model kept in its folder; load it from its folder.")
+        return TfidfModel.load(Path(model_dir) / self.ensemble.tfidf_dir, self.labels)
+
+    def finish(self, probs: np.ndarray, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
+        """The model's probabilities as predictions use them: combined with the TF-IDF model's by
+        the stacker where the model carries an applied ensemble, else unchanged."""
+        if self.tfidf is None or not len(texts):
+            return probs
+        from textclf.evaluation.baseline import join_pairs
+        from textclf.evaluation.ensemble import combine
+        p_tfidf = self.tfidf.predict_proba(join_pairs(list(texts), list(pairs) if pairs is not None else None))
+        return combine(self.ensemble, probs, p_tfidf, self.labels).astype(np.float32)
 
     def thresholds_for(self, threshold: float | None = None) -> list[float] | None:
         """Multi-label decision thresholds: the tuned ones, or `threshold` for every label."""
@@ -173,8 +195,8 @@ class Predictor:
         """Class probabilities (softmax), or per-label probabilities (sigmoid) for multi-label."""
         if not len(texts):
             return np.zeros((0, len(self.labels.names)), dtype=np.float32)
-        return self.to_probs(self.logits(texts, pairs, max_batch_tokens=max_batch_tokens,
-                                         progress=progress))
+        return self.finish(self.to_probs(self.logits(texts, pairs, max_batch_tokens=max_batch_tokens,
+                                                     progress=progress)), texts, pairs)
 
     def mc_dropout(self, texts: list[str], pairs: list[str] | None = None, *, passes: int = 10,
                    seed: int = 0, max_batch_tokens: int = 8192) -> tuple[np.ndarray, np.ndarray]:
@@ -185,8 +207,9 @@ class Predictor:
         if passes < 2:
             raise ModelError("--mc-dropout needs at least 2 passes.")
         torch.manual_seed(seed)
-        runs = np.stack([self.to_probs(self.logits(texts, pairs, max_batch_tokens=max_batch_tokens,
-                                                   dropout=True)) for _ in range(passes)])
+        runs = np.stack([self.finish(self.to_probs(self.logits(texts, pairs, max_batch_tokens=max_batch_tokens,
+                                                               dropout=True)), texts, pairs)
+                         for _ in range(passes)])
         mean = runs.mean(0)
         p = np.clip(mean, 1e-12, 1)
         if self.labels.multi_label:

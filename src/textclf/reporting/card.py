@@ -9,7 +9,8 @@ from pathlib import Path
 
 from textclf import runs
 from textclf.data.checks import warnings as data_warnings
-from textclf.evaluation.report import _label, comparison_markdown, headline_keys, verdict_line
+from textclf.evaluation.report import (_label, comparison_markdown, ensemble_line, headline_keys,
+                                       verdict_line)
 from textclf.reporting.runfiles import RunFiles
 
 FILE = "README.md"
@@ -135,6 +136,8 @@ def _evaluation(run: RunFiles) -> str:
            comparison_markdown(m, base)]
     if base:
         out += ["", verdict_line(m, base, run.metrics.get("comparison"))]
+    if ensemble_line(run.metrics):
+        out += ["", ensemble_line(run.metrics)]
     cal = run.metrics.get("calibration")
     if cal:
         out += ["", f"Probabilities are temperature-scaled (T = {cal['temperature']:.3f}, fitted on "
@@ -186,6 +189,10 @@ def _pipeline_matches(run: RunFiles) -> bool:
                                                          bool(d.get("folded_into_head")))
 
 
+def _ensemble_applied(run: RunFiles) -> bool:
+    return bool((run.metrics.get("ensemble") or {}).get("applied"))
+
+
 def _usage(run: RunFiles) -> str:
     multi = run.multi_label
     pipe = ('clf = pipeline("text-classification", model="USER/NAME", top_k=None)   # every label, sigmoid'
@@ -196,7 +203,10 @@ def _usage(run: RunFiles) -> str:
             "returns every label's probability." if multi else
             "\nThe probabilities are already calibrated (and any tuned decision threshold is built "
             "into the head), so the plain pipeline gives the same labels as textclf."
-            if _pipeline_matches(run) else
+            if _pipeline_matches(run) and not _ensemble_applied(run) else
+            "\nWith textclf this model's predictions combine the fine-tuned model with a TF-IDF model "
+            "saved in `tfidf/` (see Evaluation); a plain pipeline gives the fine-tuned model alone."
+            if _ensemble_applied(run) else
             "\nThis model's head could not carry its temperature or decision threshold; textclf "
             "applies them from `config.json` (`textclf` section), a plain pipeline does not.")
     return f"""With `transformers` (replace `USER/NAME` with the repo id, or give the local model dir):

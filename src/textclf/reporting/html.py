@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from textclf.data.checks import warnings as data_warnings
-from textclf.evaluation.report import (_label, calibration_line, decision_line, headline_keys,
-                                       verdict_line)
+from textclf.evaluation.report import (_label, calibration_line, decision_line, ensemble_line,
+                                       headline_keys, verdict_line)
 from textclf.reporting import plots
 from textclf.reporting.runfiles import RunFiles
 
@@ -113,6 +113,10 @@ def summary_section(run: RunFiles) -> str:
     m, base = run.test, run.metrics.get("baseline")
     k = m["primary_metric"]
     cards = [(_label(k, m), _num(m[k]), "textclf, test split")]
+    alone = run.metrics.get("transformer")
+    if alone:
+        cards[0] = (_label(k, m), _num(m[k]), "textclf (with the TF-IDF ensemble), test split")
+        cards.append((_label(k, m), _num(alone[k]), "the fine-tuned model alone"))
     if base:
         cards.append((_label(k, m), _num(base[k]), "TF-IDF + LR baseline"))
     t = run.metrics.get("training", {})
@@ -129,6 +133,8 @@ def summary_section(run: RunFiles) -> str:
         lines.append(calibration_line(run.metrics["calibration"]))
     if run.metrics.get("decision"):
         lines.append(decision_line(run.metrics["decision"]))
+    if ensemble_line(run.metrics):
+        lines.append(ensemble_line(run.metrics))
     html += "".join(f"<p class=\"note\">{escape(s)}</p>" for s in lines)
     return html
 

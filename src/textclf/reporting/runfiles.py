@@ -16,6 +16,7 @@ from textclf import runs
 from textclf.errors import TextclfError
 from textclf.reporting.environment import FILE as ENVIRONMENT
 
+MODEL_PREDICTIONS = "test_predictions_model.csv"   # the fine-tuned model alone, where an ensemble is used
 PROB_FLOOR = 5e-7   # half the rounding unit of test_predictions.csv (6 decimals)
 
 
@@ -59,6 +60,18 @@ class RunFiles:
                                                           "labels": str})
 
     @cached_property
+    def model_predictions(self):
+        """The fine-tuned model's own test predictions: test_predictions_model.csv where the run
+        combined it with the TF-IDF model (an ensemble), else test_predictions.csv."""
+        import pandas as pd
+
+        p = self.path / MODEL_PREDICTIONS if self.path is not None else None
+        if p is None or not p.is_file():
+            return self.predictions
+        return pd.read_csv(p, keep_default_na=False, dtype={"text": str, "text_pair": str,
+                                                          "true_label": str})
+
+    @cached_property
     def label_issues(self):
         """label_issues.csv (rows of validation and test whose label looks wrong) as a
         DataFrame, or None where the run has none."""
@@ -86,6 +99,11 @@ class RunFiles:
         df = self.predictions
         return df[[f"prob_{n}" for n in self.names]].to_numpy(dtype=np.float64)
 
+    def model_probs(self) -> np.ndarray:
+        """The fine-tuned model's saved test probabilities (calibrated; see probs)."""
+        df = self.model_predictions
+        return df[[f"prob_{n}" for n in self.names]].to_numpy(dtype=np.float64)
+
     def y_true(self) -> np.ndarray:
         """Label ids (single-label) or a 0/1 matrix (multi-label) of the test split."""
         index = {n: i for i, n in enumerate(self.names)}
@@ -107,8 +125,9 @@ class RunFiles:
         return off
 
     def calibrated_probs(self) -> np.ndarray:
-        """Temperature-scaled test probabilities before any decision-threshold shift."""
-        p = np.clip(self.probs(), PROB_FLOOR, 1 - PROB_FLOOR)
+        """The fine-tuned model's temperature-scaled test probabilities before any
+        decision-threshold shift."""
+        p = np.clip(self.model_probs(), PROB_FLOOR, 1 - PROB_FLOOR)
         if self.multi_label:
             return p
         z = np.log(p) - self.logit_offset()
@@ -118,7 +137,7 @@ class RunFiles:
         """The test probabilities before temperature scaling: p = softmax(z / T) gives
         z = T log p + c, so softmax(T log p) = softmax(z) (sigmoid(T logit p) for multi-label)."""
         t = self.metrics["calibration"]["temperature"]
-        p = np.clip(self.probs(), PROB_FLOOR, 1 - PROB_FLOOR)
+        p = np.clip(self.model_probs(), PROB_FLOOR, 1 - PROB_FLOOR)
         if self.multi_label:
             return 1 / (1 + np.exp(-t * np.log(p / (1 - p))))
         return _softmax(t * (np.log(p) - self.logit_offset()))

@@ -267,7 +267,7 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
             texts = keep_ends(p, texts)
         logits = await state["batcher"].logits(texts, pairs)
         how = "none" if raw_scores else function_to_apply
-        scores = _scores(p, logits, how)
+        scores = _scores(p, logits, how, texts, pairs)
         own = how is None or how == ("sigmoid" if p.labels.multi_label else "softmax")
         thresholds = p.thresholds if p.labels.multi_label and own else None
         out = [_labels(p, row, top_k, thresholds) for row in scores]
@@ -342,9 +342,11 @@ def keep_ends(p, texts: list[str]) -> list[str]:
             for t, text in zip(cut_tokens(p.tokenizer, texts, room, keep="end"), texts)]
 
 
-def _scores(p, logits: np.ndarray, how: str | None) -> np.ndarray:
-    """The model's probabilities (how=None), the logits ('none'), or softmax/sigmoid of the
-    temperature-scaled logits."""
+def _scores(p, logits: np.ndarray, how: str | None, texts, pairs) -> np.ndarray:
+    """The model's probabilities (how=None; an ensemble's where the model carries one), the
+    fine-tuned model's logits ('none'), or softmax/sigmoid of its temperature-scaled logits."""
+    if how is None:
+        return p.finish(p.to_probs(logits), texts, pairs)
     return logits if how == "none" else p.to_probs(logits, how)
 
 

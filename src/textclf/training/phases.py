@@ -72,6 +72,18 @@ class Decided:
     valid_logits: np.ndarray
     test_logits: np.ndarray
     settings: ModelSettings
+    tfidf: object | None = None            # the TF-IDF model of an applied ensemble (saved with the model)
+    combined_test: np.ndarray | None = None   # the ensemble's test probabilities (applied only)
+
+    @property
+    def ensemble(self):
+        e = self.settings.ensemble
+        return e if e is not None and e.applied else None
+
+    @property
+    def final_thresholds(self):
+        """Multi-label thresholds of what predict gives: the ensemble's where it is applied."""
+        return self.ensemble.thresholds if self.ensemble is not None and self.thresholds else self.thresholds
 
 
 def targets(labels, split, name: str) -> np.ndarray:
@@ -341,6 +353,9 @@ def calibrate_and_decide(cfg, prep: TrainingData, model, say) -> Decided:
 # ---- score test and baseline ---------------------------------------------------------------
 
 def test_probs(prep: TrainingData, decided: Decided) -> np.ndarray:
+    """What the saved model predicts for the test split: the ensemble's where it is applied."""
+    if decided.combined_test is not None:
+        return decided.combined_test
     return logit_probs(prep, decided.test_logits)
 
 
@@ -351,33 +366,84 @@ def logit_probs(prep: TrainingData, logits: np.ndarray) -> np.ndarray:
     return sigmoid(logits) if prep.labels.multi_label else softmax(logits)
 
 
-def score_test(cfg, prep: TrainingData, fitted: Fitted, decided: Decided, say) -> dict:
-    """The run's metrics: test (next to the TF-IDF baseline), calibration, decision, training."""
-    from textclf.evaluation.metrics import score
+def fit_baseline(cfg, prep: TrainingData, say) -> dict | None:
+    """The TF-IDF + logistic regression baseline on train, C chosen on validation (None when
+    cfg.baseline is off): its test and validation probabilities, C, thresholds, seconds."""
     from textclf.evaluation.baseline import join_pairs, tfidf_baseline
+
+    if not cfg.baseline:
+        return None
+    say("fitting the TF-IDF baseline ...")
+    tr, va, te = (prep.split(s) for s in ("train", "validation", "test"))
+    return tfidf_baseline(join_pairs(tr.texts, tr.pairs), prep.y["train"],
+                          join_pairs(va.texts, va.pairs), prep.y["validation"],
+                          join_pairs(te.texts, te.pairs), prep.labels)
+
+
+def combine(cfg, prep: TrainingData, fitted: Fitted, decided: Decided, base: dict | None, say) -> Decided:
+    """The ensemble (textclf.evaluation.ensemble): a stacker of the fine-tuned model and the
+    TF-IDF model, decided on validation (cfg.ensemble: auto = where it beat the model alone on
+    held-out halves). Where applied, the TF-IDF model is fitted for saving (on train + validation
+    when the fine-tuned model was refitted there) and the test probabilities become the stacker's."""
+    import dataclasses
+
+    from textclf.evaluation import ensemble as ens
+    from textclf.evaluation.baseline import join_pairs
+    from textclf.model_settings import Ensemble
+
+    labels = prep.labels
+    if base is None or prep.data.test_is_validation:
+        reason = "no TF-IDF baseline (--no-baseline)" if base is None else "the test file has no labels"
+        chosen = Ensemble(applied=False, rule=cfg.ensemble, reason=reason)
+    else:
+        chosen = ens.decide(prep.y["validation"], logit_probs(prep, decided.valid_logits),
+                            base["valid_probs"], labels, cfg.ensemble, base["C"])
+    settings = decided.settings.model_copy(update={"ensemble": chosen})
+    if not chosen.applied:
+        if cfg.ensemble != "none":
+            say(f"ensemble with the TF-IDF model not used: {chosen.reason}")
+        return dataclasses.replace(decided, settings=settings)
+    parts = [prep.split("train")] + ([prep.split("validation")] if fitted.refit is not None else [])
+    texts = [t for p in parts for t in join_pairs(p.texts, p.pairs)]
+    y = np.concatenate([prep.y["train"]] + ([prep.y["validation"]] if fitted.refit is not None else []))
+    tfidf = ens.TfidfModel.fit(texts, y, labels, base["C"])
+    te = prep.split("test")
+    combined = ens.combine(chosen, logit_probs(prep, decided.test_logits),
+                           tfidf.predict_proba(join_pairs(te.texts, te.pairs)), labels)
+    say(f"ensemble with the TF-IDF model: validation {labels.primary_metric} "
+        f"{chosen.valid_primary:.4f} (model alone {chosen.valid_primary_model:.4f}; "
+        f"held-out gain {chosen.heldout_gain:+.4f})")
+    return dataclasses.replace(decided, settings=settings, tfidf=tfidf, combined_test=combined)
+
+
+def score_test(cfg, prep: TrainingData, fitted: Fitted, decided: Decided, base: dict | None, say) -> dict:
+    """The run's metrics: test (what the saved model predicts, next to the TF-IDF baseline; with
+    an ensemble applied also the fine-tuned model alone), calibration, decision, ensemble, training."""
+    from textclf.evaluation.metrics import paired_comparison, score
     from textclf.training.arguments import effective_batch
-    from textclf.evaluation.metrics import paired_comparison
 
     labels, y = prep.labels, prep.y
-    tr, va, te = (prep.split(s) for s in ("train", "validation", "test"))
+    tr = prep.split("train")
     probs = test_probs(prep, decided)
     train_counts = y["train"].sum(0) if labels.multi_label else None
-    metrics = {"test": score(y["test"], probs, labels, decided.thresholds, train_counts),
+    metrics = {"test": score(y["test"], probs, labels, decided.final_thresholds, train_counts),
                "calibration": decided.calibration}
     if decided.decision is not None:
         metrics["decision"] = decided.decision
+    if decided.settings.ensemble is not None:
+        metrics["ensemble"] = decided.settings.ensemble.model_dump(
+            mode="json", exclude={"coef", "intercept", "classes", "thresholds"})
+    if decided.ensemble is not None:
+        metrics["transformer"] = score(y["test"], logit_probs(prep, decided.test_logits), labels,
+                                       decided.thresholds, train_counts)
     if prep.data.test_is_validation:
         metrics["test"]["scored_on"] = "validation (the test file has no labels)"
-    if cfg.baseline:
-        say("fitting the TF-IDF baseline ...")
-        base = tfidf_baseline(join_pairs(tr.texts, tr.pairs), y["train"],
-                              join_pairs(va.texts, va.pairs), y["validation"],
-                              join_pairs(te.texts, te.pairs), labels)
+    if base is not None:
         metrics["baseline"] = score(y["test"], base["probs"], labels, base["thresholds"], train_counts)
         metrics["baseline"]["C"] = base["C"]
         metrics["baseline"]["seconds"] = base["seconds"]
         metrics["comparison"] = paired_comparison(y["test"], probs, base["probs"],
-                                                  decided.thresholds, base["thresholds"])
+                                                  decided.final_thresholds, base["thresholds"])
     metrics["training"] = {"seconds": fitted.seconds, "epochs_run": fitted.epochs_run,
                            "best_epoch": fitted.best_epoch, "best_valid": fitted.best_valid,
                            "seed": fitted.seed, "train_rows": len(tr.texts),
@@ -462,13 +528,18 @@ def write_run(work: Path, name: str, cfg, prep: TrainingData, fitted: Fitted, de
     with quiet_transformers(warnings=True):
         model.save_pretrained(work / runs.MODEL_DIR, safe_serialization=True)
     prep.tokenizer.save_pretrained(work / runs.MODEL_DIR)
+    if decided.tfidf is not None:
+        decided.tfidf.save(work / runs.MODEL_DIR / decided.ensemble.tfidf_dir)
     runs.write_json(work / "metrics.json", metrics)
     with open(work / "train_log.jsonl", "w", encoding="utf-8") as f:
         for h in fitted.log_history:
             f.write(json.dumps(h) + "\n")
     te, va = prep.split("test"), prep.split("validation")
     write_predictions(work / "test_predictions.csv", te.texts, te.labels, test_probs(prep, decided),
-                      prep.labels, decided.thresholds, te.pairs)
+                      prep.labels, decided.final_thresholds, te.pairs)
+    if decided.combined_test is not None:   # the fine-tuned model alone, for the report's calibration plots
+        write_predictions(work / "test_predictions_model.csv", te.texts, te.labels,
+                          logit_probs(prep, decided.test_logits), prep.labels, decided.thresholds, te.pairs)
     write_predictions(work / "validation_predictions.csv", va.texts, va.labels,
                       logit_probs(prep, decided.valid_logits), prep.labels, decided.thresholds, va.pairs)
     if issues is not None:

@@ -1,0 +1,245 @@
+"""The fine-tuned model combined with the TF-IDF model every run fits.
+
+A stacker (logistic regression on both models' outputs) is fitted on the validation split and
+kept only where, fitted on one half of validation, it beats the fine-tuned model alone on the
+other half (the rule the binary decision threshold uses). Single-label: one multinomial
+regression on both models' log-probabilities. Multi-label: one regression over (text, label)
+pairs on both models' logits, shared by every label, then the shared decision threshold tuned again.
+
+The TF-IDF model is saved without pickle: its vocabularies as JSON and its arrays (idf, weights)
+as safetensors, in `tfidf/` of the model dir; `transformers.pipeline` ignores that folder.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from textclf.data.labels import LabelSpace
+from textclf.errors import ModelError
+from textclf.evaluation.baseline import classifier, predict_probs, tfidf_features
+from textclf.evaluation.metrics import primary_score, softmax
+from textclf.evaluation.thresholds import apply_thresholds, sigmoid, tune_thresholds
+from textclf.model_settings import Ensemble
+
+TFIDF_DIR = "tfidf"
+STACK_C = (0.01, 0.1, 1.0, 10.0)
+MIN_GAIN = 0.005          # held-out gain the stacker must show to be used
+MIN_VALID_ROWS = 40       # fewer validation rows: the rule cannot judge, the model stays alone
+HALVINGS = 10
+_EPS = 1e-6
+
+
+# ---- the TF-IDF model, fitted, saved and loaded -----------------------------------------------
+
+class TfidfModel:
+    """TF-IDF features + logistic regression with probabilities computed from saved arrays."""
+
+    def __init__(self, vectorizers: list, coef: np.ndarray, intercept: np.ndarray,
+                 classes: np.ndarray, labels: LabelSpace):
+        self.vectorizers = vectorizers
+        self.coef = np.asarray(coef, dtype=np.float64)            # (outputs, features)
+        self.intercept = np.asarray(intercept, dtype=np.float64)  # (outputs,)
+        self.classes = np.asarray(classes, dtype=np.int64)        # label ids the outputs are for
+        self.labels = labels
+
+    @classmethod
+    def fit(cls, texts: list[str], y, labels: LabelSpace, c: float) -> "TfidfModel":
+        union = tfidf_features()
+        x = union.fit_transform(texts)
+        clf = classifier(c, labels).fit(x, np.asarray(y) if labels.multi_label else list(y))
+        vecs = [v for _, v in union.transformer_list]
+        if labels.multi_label:
+            coef, intercept = _one_vs_rest_arrays(clf, x)
+            return cls(vecs, coef, intercept, np.arange(len(labels.names)), labels)
+        return cls(vecs, clf.coef_, clf.intercept_, clf.classes_, labels)
+
+    def features(self, texts: list[str]):
+        from scipy.sparse import hstack
+        return hstack([v.transform(texts) for v in self.vectorizers]).tocsr()
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        z = np.asarray(self.features(texts) @ self.coef.T) + self.intercept
+        n = len(self.labels.names)
+        if self.labels.multi_label:
+            return sigmoid(z)
+        out = np.zeros((z.shape[0], n))
+        if len(self.classes) == 2 and z.shape[1] == 1:     # binary: one logit for classes[1]
+            p1 = sigmoid(z[:, 0])
+            out[:, self.classes[0]], out[:, self.classes[1]] = 1 - p1, p1
+        else:
+            out[:, self.classes] = softmax(z)
+        return out
+
+    def save(self, folder: Path) -> None:
+        from safetensors.numpy import save_file
+
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays = {"coef": self.coef.astype(np.float32), "intercept": self.intercept.astype(np.float32),
+                  "classes": self.classes.astype(np.int64)}
+        vocab = []
+        for i, v in enumerate(self.vectorizers):
+            arrays[f"idf_{i}"] = v.idf_.astype(np.float32)
+            vocab.append({"params": _vectorizer_params(v), "vocabulary": {k: int(j) for k, j in v.vocabulary_.items()}})
+        arrays = {k: np.ascontiguousarray(a) for k, a in arrays.items()}   # sklearn's may be Fortran-ordered
+        save_file(arrays, str(folder / "weights.safetensors"))
+        (folder / "vectorizers.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, labels: LabelSpace) -> "TfidfModel":
+        from safetensors.numpy import load_file
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        try:
+            arrays = load_file(str(folder / "weights.safetensors"))
+            spec = json.loads((folder / "vectorizers.json").read_text(encoding="utf-8"))
+            vecs = []
+            for i, s in enumerate(spec):
+                params = {**s["params"], "ngram_range": tuple(s["params"]["ngram_range"])}
+                v = TfidfVectorizer(**params, vocabulary=s["vocabulary"])
+                v.idf_ = arrays[f"idf_{i}"].astype(np.float64)
+                vecs.append(v)
+            model = cls(vecs, arrays["coef"], arrays["intercept"], arrays["classes"], labels)
+            if model.coef.shape[1] != sum(len(v.vocabulary) for v in vecs):
+                raise ValueError("weights and vocabularies differ in size")
+        except Exception as exc:   # safetensors, JSON, sklearn: any damage is the same sentence
+            raise ModelError(f"The TF-IDF part of the model in {folder} cannot be read ({exc}); "
+                             "train the model again or remove the ensemble from its config.json.") from None
+        return model
+
+
+# the TfidfVectorizer settings a saved model keeps (the baseline's; nothing callable)
+_PARAMS = ("analyzer", "ngram_range", "lowercase", "sublinear_tf", "norm", "use_idf", "smooth_idf",
+           "token_pattern", "strip_accents", "binary")
+
+
+def _vectorizer_params(v) -> dict:
+    p = v.get_params()
+    return {k: (list(p[k]) if k == "ngram_range" else p[k]) for k in _PARAMS}
+
+
+def _one_vs_rest_arrays(clf, x) -> tuple[np.ndarray, np.ndarray]:
+    """Per label weights and bias of a fitted OneVsRestClassifier; a label that never varied in
+    training (a constant predictor) gets zero weights and the bias of its constant probability."""
+    coef, intercept = [], []
+    for est in clf.estimators_:
+        if hasattr(est, "coef_"):
+            coef.append(est.coef_[0])
+            intercept.append(est.intercept_[0])
+        else:
+            p = float(np.clip(est.predict_proba(x[:1])[0, 1], _EPS, 1 - _EPS))
+            coef.append(np.zeros(x.shape[1]))
+            intercept.append(np.log(p / (1 - p)))
+    return np.vstack(coef), np.asarray(intercept)
+
+
+# ---- the stacker --------------------------------------------------------------------------------
+
+def stack_features(p_model: np.ndarray, p_tfidf: np.ndarray, multi_label: bool) -> np.ndarray:
+    """Single-label: both models' log-probabilities side by side (one row a text). Multi-label:
+    both models' logits of one label (one row a (text, label) pair)."""
+    a, b = np.clip(p_model, _EPS, 1 - _EPS), np.clip(p_tfidf, _EPS, 1 - _EPS)
+    if multi_label:
+        return np.stack([np.log(a / (1 - a)).ravel(), np.log(b / (1 - b)).ravel()], axis=1)
+    return np.concatenate([np.log(a), np.log(b)], axis=1)
+
+
+def fit_stacker(y, p_model, p_tfidf, labels: LabelSpace) -> dict | None:
+    """Logistic regression on both models' outputs, C by 5-fold log loss on these rows:
+    {"coef", "intercept", "classes", "C"}, or None where the rows cannot fit one (one class)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    x = stack_features(p_model, p_tfidf, labels.multi_label)
+    t = np.asarray(y).ravel() if labels.multi_label else np.asarray(y)
+    if len(np.unique(t)) < 2:
+        return None
+    best = (-np.inf, STACK_C[-1])
+    for c in STACK_C:
+        try:
+            score = cross_val_score(LogisticRegression(C=c, max_iter=2000), x, t, cv=5,
+                                    scoring="neg_log_loss").mean()
+        except ValueError:   # a class with fewer rows than folds
+            continue
+        if score > best[0]:
+            best = (score, c)
+    lr = LogisticRegression(C=best[1], max_iter=2000).fit(x, t)
+    return {"coef": lr.coef_.tolist(), "intercept": lr.intercept_.tolist(),
+            "classes": lr.classes_.tolist(), "C": best[1]}
+
+
+def stacked_probs(stacker: dict, p_model: np.ndarray, p_tfidf: np.ndarray, labels: LabelSpace) -> np.ndarray:
+    """The stacker's probabilities, one column per label id."""
+    x = stack_features(p_model, p_tfidf, labels.multi_label)
+    z = x @ np.asarray(stacker["coef"]).T + np.asarray(stacker["intercept"])
+    if labels.multi_label:
+        return sigmoid(z[:, 0]).reshape(p_model.shape)
+    classes = np.asarray(stacker["classes"])
+    out = np.zeros_like(p_model, dtype=np.float64)
+    if z.shape[1] == 1:
+        p1 = sigmoid(z[:, 0])
+        out[:, classes[0]], out[:, classes[1]] = 1 - p1, p1
+    else:
+        out[:, classes] = softmax(z)
+    return out
+
+
+def _score(y, probs, labels: LabelSpace) -> float:
+    if labels.multi_label:
+        return primary_score(y, apply_thresholds(probs, tune_thresholds(y, probs)), labels)
+    return primary_score(y, probs.argmax(1), labels)
+
+
+def _scored_on(y, probs, fit_y, fit_probs, labels: LabelSpace) -> float:
+    """Primary metric on (y, probs); multi-label thresholds tuned on the fitting rows."""
+    if labels.multi_label:
+        return primary_score(y, apply_thresholds(probs, tune_thresholds(fit_y, fit_probs)), labels)
+    return primary_score(y, probs.argmax(1), labels)
+
+
+def heldout_gain(y, p_model, p_tfidf, labels: LabelSpace, repeats: int = HALVINGS, seed: int = 0) -> float:
+    """Mean gain in the primary metric of a stacker fitted on one random half of these rows over
+    the model alone, both scored on the other half."""
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    gains = []
+    for _ in range(repeats):
+        idx = rng.permutation(len(y))
+        fit, held = idx[: len(y) // 2], idx[len(y) // 2:]
+        st = fit_stacker(y[fit], p_model[fit], p_tfidf[fit], labels)
+        if st is None:
+            gains.append(0.0)
+            continue
+        mine = stacked_probs(st, p_model, p_tfidf, labels)
+        gains.append(_scored_on(y[held], mine[held], y[fit], mine[fit], labels)
+                     - _scored_on(y[held], p_model[held], y[fit], p_model[fit], labels))
+    return float(np.mean(gains))
+
+
+def decide(y_valid, p_model, p_tfidf, labels: LabelSpace, how: str, tfidf_c: float) -> Ensemble:
+    """Whether and how to combine, from validation: how = 'auto' (the held-out rule), 'always'
+    or 'none'. The stacker is fitted on all of validation when it is used."""
+    y_valid = np.asarray(y_valid)
+    if how == "none":
+        return Ensemble(applied=False, rule=how, reason="turned off")
+    if len(y_valid) < MIN_VALID_ROWS:
+        return Ensemble(applied=False, rule=how,
+                        reason=f"{len(y_valid)} validation rows, fewer than {MIN_VALID_ROWS}")
+    gain = heldout_gain(y_valid, p_model, p_tfidf, labels)
+    stacker = fit_stacker(y_valid, p_model, p_tfidf, labels)
+    if stacker is None:
+        return Ensemble(applied=False, rule=how, heldout_gain=gain, reason="validation has one class")
+    if how == "auto" and gain < MIN_GAIN:
+        return Ensemble(applied=False, rule=how, heldout_gain=gain,
+                        reason=f"held-out gain {gain:+.4f} below {MIN_GAIN}")
+    mine = stacked_probs(stacker, p_model, p_tfidf, labels)
+    thresholds = tune_thresholds(y_valid, mine) if labels.multi_label else None
+    return Ensemble(applied=True, rule=how, heldout_gain=gain, tfidf_C=tfidf_c, stacker_C=stacker["C"],
+                    coef=stacker["coef"], intercept=stacker["intercept"], classes=stacker["classes"],
+                    thresholds=thresholds, tfidf_dir=TFIDF_DIR,
+                    valid_primary=_score(y_valid, mine, labels), valid_primary_model=_score(y_valid, p_model, labels))
+
+
+def combine(ensemble: Ensemble, p_model: np.ndarray, p_tfidf: np.ndarray, labels: LabelSpace) -> np.ndarray:
+    return stacked_probs(ensemble.model_dump(), p_model, p_tfidf, labels)
