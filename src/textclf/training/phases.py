@@ -1,6 +1,6 @@
 """The phases of `textclf.api.train`, each a function over the previous ones' results:
 
-    prepare_data -> fit -> calibrate_and_decide -> score_test -> write_run
+    prepare_data -> fit -> calibrate_and_decide -> fit_baseline -> combine -> score_test -> write_run
 
 with `refit` (textclf.training.refit, TrainConfig.refit) training again on train + validation
 after `fit` and its model taking the first one's place before `score_test`. `fit` and the refit's
