@@ -26,3 +26,12 @@ def test_freeze_embeddings_and_unfreeze_last(tiny_model_dir):
     names = _trainable(m)
     assert any("encoder.layer.1." in n for n in names)
     assert not any("encoder.layer.0." in n for n in names)
+
+
+def test_freeze_words_leaves_position_and_token_type_embeddings_trainable(tiny_model_dir):
+    m = load_classifier(str(tiny_model_dir), labels=LabelSpace(("a", "b")))
+    apply_freezing(m, "words")
+    names = _trainable(m)
+    assert "bert.embeddings.word_embeddings.weight" not in names
+    assert {"bert.embeddings.token_type_embeddings.weight", "bert.embeddings.position_embeddings.weight",
+            "bert.embeddings.LayerNorm.weight"} <= names

@@ -15,7 +15,10 @@ def _encoder_layers(base):
 
 
 def apply_freezing(model, freeze: str = "none", unfreeze_last: int = 0) -> dict[str, int]:
-    """Freeze per `freeze` (none|embeddings|base), then unfreeze the last N encoder layers.
+    """Freeze per `freeze` (none|words|embeddings|base), then unfreeze the last N encoder layers.
+
+    `freeze="words"` freezes the word embeddings only (position and token-type embeddings and
+    the embedding LayerNorm train); "embeddings" freezes all of the embedding module.
 
     `freeze="base"` leaves the pooler (if any) and the classification head trainable, which is
     what the seed notebook 001 did. Returns trainable/total parameter counts.
@@ -23,7 +26,10 @@ def apply_freezing(model, freeze: str = "none", unfreeze_last: int = 0) -> dict[
     base = getattr(model, model.base_model_prefix, None)
     if base is None:
         raise ValueError("model has no base model to freeze")
-    if freeze == "embeddings":
+    if freeze == "words":
+        for p in base.get_input_embeddings().parameters():
+            p.requires_grad = False
+    elif freeze == "embeddings":
         for p in base.embeddings.parameters():
             p.requires_grad = False
     elif freeze == "base":
