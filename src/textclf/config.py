@@ -122,8 +122,9 @@ class TrainConfig(BaseModel):
     refit: bool | None = None                 # train again on train + validation for the kept epoch count; None: when train has < REFIT_BELOW rows
     baseline: bool = True
     # combine the fine-tuned model with the TF-IDF model through a stacker fitted on validation:
-    # auto = where it beat the model alone on held-out halves of validation; see docs/experiments.md
-    ensemble: Literal["auto", "always", "none"] = "none"
+    # auto = where it beat the model alone on held-out halves of validation and the model was not
+    # refitted; chosen with nested validation at 1,000 and 4,000 rows, see docs/experiments.md
+    ensemble: Literal["auto", "always", "none"] = "auto"
     overwrite: bool = False
     resume: bool = False                      # continue the interrupted run at `output`
 

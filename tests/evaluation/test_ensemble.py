@@ -76,6 +76,9 @@ def test_auto_combines_only_where_the_tfidf_model_adds_something():
     assert not unused.applied and "held-out gain" in unused.reason
     assert ens.decide(y, model, noise, labels, "always", 10.0).applied
     assert not ens.decide(y, model, informative, labels, "none", 10.0).applied
+    refitted = ens.decide(y, model, informative, labels, "auto", 10.0, refitted=True)
+    assert not refitted.applied and "refitted" in refitted.reason
+    assert ens.decide(y, model, informative, labels, "always", 10.0, refitted=True).applied
     few = ens.decide(y[:20], model[:20], informative[:20], labels, "auto", 10.0)
     assert not few.applied and "fewer than" in few.reason
 

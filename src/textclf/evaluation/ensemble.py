@@ -217,12 +217,18 @@ def heldout_gain(y, p_model, p_tfidf, labels: LabelSpace, repeats: int = HALVING
     return float(np.mean(gains))
 
 
-def decide(y_valid, p_model, p_tfidf, labels: LabelSpace, how: str, tfidf_c: float) -> Ensemble:
-    """Whether and how to combine, from validation: how = 'auto' (the held-out rule), 'always'
-    or 'none'. The stacker is fitted on all of validation when it is used."""
+def decide(y_valid, p_model, p_tfidf, labels: LabelSpace, how: str, tfidf_c: float,
+           refitted: bool = False) -> Ensemble:
+    """Whether and how to combine, from validation: how = 'auto' (the held-out rule, and only
+    where the model saved is the one whose validation probabilities fit the stacker, i.e. not
+    `refitted` on train + validation), 'always' or 'none'. The stacker is fitted on all of
+    validation when it is used."""
     y_valid = np.asarray(y_valid)
     if how == "none":
         return Ensemble(applied=False, rule=how, reason="turned off")
+    if how == "auto" and refitted:
+        return Ensemble(applied=False, rule=how, reason="the model was refitted on train + validation, "
+                        "so no held-out rows are left to fit the stacker on (--ensemble always forces it)")
     if len(y_valid) < MIN_VALID_ROWS:
         return Ensemble(applied=False, rule=how,
                         reason=f"{len(y_valid)} validation rows, fewer than {MIN_VALID_ROWS}")

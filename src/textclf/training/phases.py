@@ -397,7 +397,8 @@ def combine(cfg, prep: TrainingData, fitted: Fitted, decided: Decided, base: dic
         chosen = Ensemble(applied=False, rule=cfg.ensemble, reason=reason)
     else:
         chosen = ens.decide(prep.y["validation"], logit_probs(prep, decided.valid_logits),
-                            base["valid_probs"], labels, cfg.ensemble, base["C"])
+                            base["valid_probs"], labels, cfg.ensemble, base["C"],
+                            refitted=fitted.refit is not None)
     settings = decided.settings.model_copy(update={"ensemble": chosen})
     if not chosen.applied:
         if cfg.ensemble != "none":
