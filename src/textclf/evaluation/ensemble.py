@@ -12,6 +12,7 @@ as safetensors, in `tfidf/` of the model dir; `transformers.pipeline` ignores th
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +57,36 @@ class TfidfModel:
         return cls(vecs, clf.coef_, clf.intercept_, clf.classes_, labels)
 
     def features(self, texts: list[str]):
-        from scipy.sparse import hstack
-        return hstack([v.transform(texts) for v in self.vectorizers]).tocsr()
+        """The TF-IDF rows of `texts`, as the fitted vectorizers' transform gives them, built
+        directly from each vectorizer's analyzer and vocabulary (sklearn's transform costs ~2 ms
+        of fixed overhead a call, more than the fine-tuned model's forward for one text)."""
+        from scipy.sparse import csr_matrix
+
+        if not hasattr(self, "_parts"):
+            self._parts, offset = [], 0
+            for v in self.vectorizers:
+                vocab = v.vocabulary_ if hasattr(v, "vocabulary_") else v.vocabulary
+                self._parts.append((v.build_analyzer(), vocab, np.asarray(v.idf_, dtype=np.float64), offset,
+                                    v.sublinear_tf))
+                offset += len(vocab)
+            self._width = offset
+        indptr, indices, values, n = [0], [], [], 0
+        for text in texts:
+            for analyze, vocab, idf, offset, sublinear in self._parts:
+                found = [(vocab[g], c) for g, c in Counter(analyze(text)).items() if g in vocab]
+                if not found:
+                    continue
+                cols = np.fromiter((j for j, _ in found), dtype=np.int64, count=len(found))
+                tf = np.fromiter((c for _, c in found), dtype=np.float64, count=len(found))
+                w = (1 + np.log(tf) if sublinear else tf) * idf[cols]
+                w /= np.sqrt((w * w).sum())
+                indices.append(cols + offset)
+                values.append(w)
+                n += len(cols)
+            indptr.append(n)
+        cat = (lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dt))
+        return csr_matrix((cat(values, np.float64), cat(indices, np.int64), np.asarray(indptr)),
+                          shape=(len(texts), self._width))
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         z = np.asarray(self.features(texts) @ self.coef.T) + self.intercept
