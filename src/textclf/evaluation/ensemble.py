@@ -90,16 +90,9 @@ class TfidfModel:
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         z = np.asarray(self.features(texts) @ self.coef.T) + self.intercept
-        n = len(self.labels.names)
         if self.labels.multi_label:
             return sigmoid(z)
-        out = np.zeros((z.shape[0], n))
-        if len(self.classes) == 2 and z.shape[1] == 1:     # binary: one logit for classes[1]
-            p1 = sigmoid(z[:, 0])
-            out[:, self.classes[0]], out[:, self.classes[1]] = 1 - p1, p1
-        else:
-            out[:, self.classes] = softmax(z)
-        return out
+        return class_probs(z, self.classes, len(self.labels.names))
 
     def save(self, folder: Path) -> None:
         from safetensors.numpy import save_file
@@ -163,6 +156,18 @@ def _one_vs_rest_arrays(clf, x) -> tuple[np.ndarray, np.ndarray]:
     return np.vstack(coef), np.asarray(intercept)
 
 
+def class_probs(z: np.ndarray, classes: np.ndarray, n: int) -> np.ndarray:
+    """A logistic regression's outputs as probabilities with one column per label id (`classes`:
+    the ids its outputs are for; a binary regression has one logit, for classes[1])."""
+    out = np.zeros((z.shape[0], n))
+    if z.shape[1] == 1:
+        p1 = sigmoid(z[:, 0])
+        out[:, classes[0]], out[:, classes[1]] = 1 - p1, p1
+    else:
+        out[:, classes] = softmax(z)
+    return out
+
+
 # ---- the stacker --------------------------------------------------------------------------------
 
 def stack_features(p_model: np.ndarray, p_tfidf: np.ndarray, multi_label: bool) -> np.ndarray:
@@ -204,20 +209,7 @@ def stacked_probs(stacker: dict, p_model: np.ndarray, p_tfidf: np.ndarray, label
     z = x @ np.asarray(stacker["coef"]).T + np.asarray(stacker["intercept"])
     if labels.multi_label:
         return sigmoid(z[:, 0]).reshape(p_model.shape)
-    classes = np.asarray(stacker["classes"])
-    out = np.zeros_like(p_model, dtype=np.float64)
-    if z.shape[1] == 1:
-        p1 = sigmoid(z[:, 0])
-        out[:, classes[0]], out[:, classes[1]] = 1 - p1, p1
-    else:
-        out[:, classes] = softmax(z)
-    return out
-
-
-def _score(y, probs, labels: LabelSpace) -> float:
-    if labels.multi_label:
-        return primary_score(y, apply_thresholds(probs, tune_thresholds(y, probs)), labels)
-    return primary_score(y, probs.argmax(1), labels)
+    return class_probs(z, np.asarray(stacker["classes"]), p_model.shape[1])
 
 
 def _scored_on(y, probs, fit_y, fit_probs, labels: LabelSpace) -> float:
@@ -273,7 +265,8 @@ def decide(y_valid, p_model, p_tfidf, labels: LabelSpace, how: str, tfidf_c: flo
     return Ensemble(applied=True, rule=how, heldout_gain=gain, tfidf_C=tfidf_c, stacker_C=stacker["C"],
                     coef=stacker["coef"], intercept=stacker["intercept"], classes=stacker["classes"],
                     thresholds=thresholds, tfidf_dir=TFIDF_DIR,
-                    valid_primary=_score(y_valid, mine, labels), valid_primary_model=_score(y_valid, p_model, labels))
+                    valid_primary=_scored_on(y_valid, mine, y_valid, mine, labels),
+                    valid_primary_model=_scored_on(y_valid, p_model, y_valid, p_model, labels))
 
 
 def combine(ensemble: Ensemble, p_model: np.ndarray, p_tfidf: np.ndarray, labels: LabelSpace) -> np.ndarray:
