@@ -2,6 +2,7 @@
 a token budget, window aggregation, temperature, thresholds, MC dropout; pipeline-shaped output."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -127,15 +128,33 @@ class Predictor:
             raise ModelError("This model combines a TF-IDF model kept in its folder; load it from its folder.")
         return TfidfModel.load(Path(model_dir) / self.ensemble.tfidf_dir, self.labels)
 
-    def finish(self, probs: np.ndarray, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
+    def finish(self, probs: np.ndarray, texts: list[str], pairs: list[str] | None = None, *,
+               tfidf_probs: np.ndarray | None = None) -> np.ndarray:
         """The model's probabilities as predictions use them: combined with the TF-IDF model's by
-        the stacker where the model carries an applied ensemble, else unchanged."""
+        the stacker where the model carries an applied ensemble, else unchanged. `tfidf_probs`:
+        the TF-IDF model's probabilities for these texts, when already computed."""
         if self.tfidf is None or not len(texts):
             return probs
-        from textclf.evaluation.baseline import join_pairs
         from textclf.evaluation.ensemble import combine
-        p_tfidf = self.tfidf.predict_proba(join_pairs(list(texts), list(pairs) if pairs is not None else None))
-        return combine(self.ensemble, probs, p_tfidf, self.labels).astype(np.float32)
+        if tfidf_probs is None:
+            tfidf_probs = self.tfidf_probs(texts, pairs)
+        return combine(self.ensemble, probs, tfidf_probs, self.labels).astype(np.float32)
+
+    def tfidf_probs(self, texts: list[str], pairs: list[str] | None = None) -> np.ndarray | None:
+        """The TF-IDF model's probabilities where the model carries an applied ensemble, else None."""
+        if self.tfidf is None:
+            return None
+        from textclf.evaluation.baseline import join_pairs
+        return self.tfidf.predict_proba(join_pairs(list(texts), list(pairs) if pairs is not None else None))
+
+    def replica(self, backend) -> "Predictor":
+        """A copy that another thread can run at the same time as this one: its own tokenizer (a
+        fast tokenizer's padding and truncation settings are changed on every call) and
+        `backend`; settings and the TF-IDF model (read only) shared."""
+        twin = copy.copy(self)
+        twin.tokenizer = copy.deepcopy(self.tokenizer)
+        twin.backend = backend
+        return twin
 
     def thresholds_for(self, threshold: float | None = None) -> list[float] | None:
         """Multi-label decision thresholds: the tuned ones, or `threshold` for every label."""
