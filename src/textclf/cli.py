@@ -461,6 +461,9 @@ def serve(
                                       "(0: a batch starts as soon as the model is free; what queues "
                                       "meanwhile forms the next one)."),
     no_batching: bool = typer.Option(False, "--no-batching", help="One forward pass per request."),
+    model_workers: int = typer.Option(0, "--model-workers", min=0, help="Model calls each server process "
+                                      "runs at once (0: one per core for ONNX models, each on one core; "
+                                      "1 for PyTorch)."),
 ):
     """Serve the model over HTTP: POST /predict, /info, /health, /ready, /metrics, a web page at /."""
     import uvicorn
@@ -468,8 +471,12 @@ def serve(
     from textclf.inference.predictor import Predictor
 
     Predictor.load(model, backend=backend, warmup=False)   # fail here, with one sentence, not in a worker
+    if model_workers == 0 and workers > 1:   # the cores shared among the processes
+        from textclf.inference.backends import cpu_threads
+        model_workers = max(1, cpu_threads() // workers)
     os.environ.update(TEXTCLF_MODEL=model, TEXTCLF_BACKEND=backend,
-                      TEXTCLF_BATCHING="0" if no_batching else "1", TEXTCLF_MAX_WAIT_MS=str(max_wait_ms))
+                      TEXTCLF_BATCHING="0" if no_batching else "1", TEXTCLF_MAX_WAIT_MS=str(max_wait_ms),
+                      TEXTCLF_MODEL_WORKERS=str(model_workers))
     if api_key:
         os.environ["TEXTCLF_API_KEY"] = api_key
     err.print(f"serving {model} on http://{host}:{port} (web page at /, API docs at /docs)")

@@ -134,10 +134,19 @@ def test_api_key(run_dir):
         c.__exit__(None, None, None)
 
 
-def test_concurrent_requests_share_model_calls(run_dir):
-    """Many requests in flight at once are answered correctly and in fewer model calls."""
+def post_at_once(app, texts):
+    """Every text POSTed to /predict at the same time (top_k 1); the responses in order."""
     import httpx
 
+    async def fire():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as ac:
+            return await asyncio.gather(*[ac.post("/predict", json={"inputs": t, "top_k": 1}) for t in texts])
+    return asyncio.run(fire())
+
+
+def test_concurrent_requests_share_model_calls(run_dir):
+    """Many requests in flight at once are answered correctly and in fewer model calls."""
     c = make_client(run_dir, max_wait_ms=20)
     try:
         app = c.app
@@ -147,11 +156,7 @@ def test_concurrent_requests_share_model_calls(run_dir):
         batcher.predictor.logits = lambda t, p=None: (calls.append(len(t)), real(t, p))[1]
         texts = [f"message number {i}" for i in range(24)]
 
-        async def fire():
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as ac:
-                return await asyncio.gather(*[ac.post("/predict", json={"inputs": t, "top_k": 1}) for t in texts])
-        responses = asyncio.run(fire())
+        responses = post_at_once(app, texts)
         assert all(r.status_code == 200 for r in responses)
         assert sum(calls) == 24 and len(calls) < 24 and max(calls) > 1
         local = Predictor.load(run_dir, backend="torch").predict(texts)
@@ -203,3 +208,53 @@ def test_multilabel_scores_are_sigmoid_with_selected_flags(tiny_model_dir, tmp_p
             assert item["selected"] == (probs[j] >= local.thresholds[j])
     finally:
         c.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def onnx_model(run_dir, tmp_path_factory):
+    import shutil
+
+    from textclf.inference.onnx import export
+
+    copy = tmp_path_factory.mktemp("onnx") / "model"
+    shutil.copytree(run_dir / "model", copy)
+    export(copy, quantize=False, say=lambda *a: None)
+    return copy
+
+
+def test_onnx_model_workers_are_single_threaded_replicas(onnx_model):
+    """One replica per model worker, each with its own tokenizer, on one shared one-thread session."""
+    from textclf.serving.app import batch_predictors
+
+    p = Predictor.load(onnx_model, backend="onnx")
+    reps = batch_predictors(p, 3)
+    assert len(reps) == 3 and reps[0] is p
+    assert all(r.backend is reps[0].backend and r.backend.threads == 1 for r in reps)
+    assert len({id(r.tokenizer) for r in reps}) == 3
+    assert len(batch_predictors(Predictor.load(onnx_model, backend="onnx"), 1)) == 1
+
+
+def test_several_model_workers_answer_concurrent_requests_correctly(onnx_model):
+    """Two worker threads take batches from one queue at once; every request gets its own rows."""
+    c = ready_client(lambda: Predictor.load(onnx_model, backend="onnx"), model_workers=2, max_wait_ms=5)
+    try:
+        app = c.app
+        batcher = app.state.textclf["batcher"]
+        assert len(batcher.threads) == 2 and all(t.is_alive() for t in batcher.threads)
+        used = {}
+        for k, q in enumerate(batcher.predictors):
+            real = q.logits
+            q.logits = (lambda real, k: lambda t, p=None: (used.setdefault(k, []).append(len(t)),
+                                                             time.sleep(0.02), real(t, p))[2])(real, k)
+        texts = [f"message {i} " + "free prize " * (i % 5) for i in range(40)]
+
+        responses = post_at_once(app, texts)
+        assert all(r.status_code == 200 for r in responses)
+        assert sum(sum(v) for v in used.values()) == 40 and len(used) == 2   # both workers ran batches
+        local = Predictor.load(onnx_model, backend="onnx").predict(texts)
+        for r, x in zip(responses, local):
+            assert r.json()[0]["label"] == x["label"]
+            assert r.json()[0]["score"] == pytest.approx(x["score"], abs=1e-4)
+    finally:
+        c.__exit__(None, None, None)
+    assert not any(t.is_alive() for t in batcher.threads)   # shutdown stops every worker

@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from textclf import __version__
-from textclf.inference.backends import sleeping
-from textclf.serving.batching import MicroBatcher
+from textclf.inference.backends import OnnxBackend, cpu_threads, single_threaded, sleeping
+from textclf.serving.batching import MicroBatcher, Scored
 from textclf.serving.fastpath import dumps, plain_request, read_body, replay
 
 MAX_BODY_BYTES = 1_000_000
@@ -180,18 +180,18 @@ def _parse_inputs(inputs) -> tuple[list[str], list[str] | None, bool]:
 
 def create_app(predictor_factory, *, api_key: str | None = None, batching: bool = True,
                max_wait_ms: float = 5.0, max_batch_tokens: int = 16384,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES, model_workers: int = 0) -> FastAPI:
     """`predictor_factory()` returns a loaded Predictor; it runs in a thread at startup so
-    /health answers at once and /ready turns true only when the model is loaded and warm."""
+    /health answers at once and /ready turns true only when the model is loaded and warm.
+    `model_workers`: model calls run at once (0: see `batch_predictors`)."""
     state: dict = {"predictor": None, "batcher": None, "error": None}
     metrics = Metrics()
 
     def load() -> None:
         try:
             p = predictor_factory()
-            if os.environ.get("TEXTCLF_ORT_SPIN") == "0":   # shared, busy machines: see backends.sleeping
-                p.backend = sleeping(p.backend)
-            state["batcher"] = MicroBatcher(p, max_wait=max_wait_ms / 1000, enabled=batching,
+            state["batcher"] = MicroBatcher(batch_predictors(p, model_workers), max_wait=max_wait_ms / 1000,
+                                            enabled=batching,
                                             max_batch_tokens=max_batch_tokens, metrics=metrics)
             state["predictor"] = p
         except Exception as exc:   # surfaced by /ready and /predict as 503
@@ -265,9 +265,9 @@ def create_app(predictor_factory, *, api_key: str | None = None, batching: bool 
             if pairs is not None:
                 raise ApiError(422, "truncation_direction left cuts single texts; send pairs with right.")
             texts = keep_ends(p, texts)
-        logits = await state["batcher"].logits(texts, pairs)
+        rows = await state["batcher"].score(texts, pairs)
         how = "none" if raw_scores else function_to_apply
-        scores = _scores(p, logits, how, texts, pairs)
+        scores = _scores(p, rows, how, texts, pairs)
         own = how is None or how == ("sigmoid" if p.labels.multi_label else "softmax")
         thresholds = p.thresholds if p.labels.multi_label and own else None
         out = [_labels(p, row, top_k, thresholds) for row in scores]
@@ -342,12 +342,27 @@ def keep_ends(p, texts: list[str]) -> list[str]:
             for t, text in zip(cut_tokens(p.tokenizer, texts, room, keep="end"), texts)]
 
 
-def _scores(p, logits: np.ndarray, how: str | None, texts, pairs) -> np.ndarray:
+def _scores(p, rows: Scored, how: str | None, texts, pairs) -> np.ndarray:
     """The model's probabilities (how=None; an ensemble's where the model carries one), the
     fine-tuned model's logits ('none'), or softmax/sigmoid of its temperature-scaled logits."""
     if how is None:
-        return p.finish(p.to_probs(logits), texts, pairs)
-    return logits if how == "none" else p.to_probs(logits, how)
+        return p.finish(p.to_probs(rows.logits), texts, pairs, tfidf_probs=rows.tfidf_probs)
+    return rows.logits if how == "none" else p.to_probs(rows.logits, how)
+
+
+def batch_predictors(p, workers: int = 0) -> list:
+    """The Predictors the micro-batcher runs, one worker thread each. An ONNX model on a machine
+    of several cores gets one replica per core (0: automatic), each on a single-threaded session,
+    so one batch runs while the next collects; PyTorch, or workers=1, one Predictor on all cores.
+    TEXTCLF_ORT_SPIN=0 (one worker): onnxruntime's threads sleep between calls."""
+    workers = workers or (cpu_threads() if isinstance(p.backend, OnnxBackend) else 1)
+    if workers == 1 or not isinstance(p.backend, OnnxBackend):
+        if os.environ.get("TEXTCLF_ORT_SPIN") == "0":   # shared, busy machines: see backends.sleeping
+            p.backend = sleeping(p.backend)
+        return [p]
+    shared = single_threaded(p.backend)
+    p.backend = shared
+    return [p] + [p.replica(shared) for _ in range(workers - 1)]
 
 
 def _labels(p, row: np.ndarray, top_k: int | None, thresholds=None) -> list[dict]:
@@ -377,4 +392,5 @@ def app_from_env() -> FastAPI:
     return create_app(lambda: Predictor.load(model, backend=backend),
                       api_key=os.environ.get("TEXTCLF_API_KEY") or None,
                       batching=os.environ.get("TEXTCLF_BATCHING", "1") != "0",
-                      max_wait_ms=float(os.environ.get("TEXTCLF_MAX_WAIT_MS", "0")))
+                      max_wait_ms=float(os.environ.get("TEXTCLF_MAX_WAIT_MS", "0")),
+                      model_workers=int(os.environ.get("TEXTCLF_MODEL_WORKERS", "0")))

@@ -1,10 +1,14 @@
 """Micro-batching: concurrent requests are queued and run together, off the event loop.
 
-Requests put their texts on a thread-safe queue and await a future. One worker thread takes the
+Requests put their texts on a thread-safe queue and await a future. A worker thread takes the
 first waiting request, then keeps collecting for at most `max_wait` seconds or until a token
-budget / text count is reached, runs the Predictor once on everything (it length-sorts and pads
-per sub-batch itself), and hands each request its rows of logits. With `enabled=False` every
-request is run alone: one forward per request, the baseline the load benchmark compares against.
+budget / text count is reached, runs its Predictor once on everything (it length-sorts and pads
+per sub-batch itself), and hands each request its rows: the logits, and the TF-IDF model's
+probabilities where the model carries an ensemble (computed for the whole batch at once, off
+the event loop). Several workers (one Predictor replica each, e.g. one per core with a
+single-threaded onnxruntime session) take batches from the one queue at the same time: while one
+runs the model, the next collects what arrives meanwhile. With `enabled=False` every request is
+run alone: one forward per request, the baseline the load benchmark compares against.
 """
 from __future__ import annotations
 
@@ -15,6 +19,14 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+@dataclass
+class Scored:
+    """One request's rows: the fine-tuned model's logits, and the TF-IDF model's probabilities
+    where the model carries an applied ensemble (else None)."""
+    logits: np.ndarray
+    tfidf_probs: np.ndarray | None = None
 
 
 @dataclass
@@ -33,17 +45,22 @@ def estimate_tokens(texts: list[str], max_length: int) -> int:
 
 
 class MicroBatcher:
-    def __init__(self, predictor, *, max_wait: float = 0.005, max_batch_tokens: int = 16384,
+    def __init__(self, predictors, *, max_wait: float = 0.005, max_batch_tokens: int = 16384,
                  max_batch_texts: int = 256, enabled: bool = True, metrics=None):
-        self.predictor = predictor
+        """`predictors`: one Predictor, or a list of replicas, one worker thread each."""
+        self.predictors = list(predictors) if isinstance(predictors, (list, tuple)) else [predictors]
+        self.predictor = self.predictors[0]
         self.max_wait, self.max_batch_tokens, self.max_batch_texts = max_wait, max_batch_tokens, max_batch_texts
         self.enabled = enabled
         self.metrics = metrics
         self.queue: queue.Queue[Job | None] = queue.Queue()
-        self.thread = threading.Thread(target=self._run, name="textclf-batcher", daemon=True)
-        self.thread.start()
+        self.lock, self.idle = threading.Lock(), 0   # workers waiting for a first job
+        self.threads = [threading.Thread(target=self._run, args=(p,), name=f"textclf-batcher-{k}", daemon=True)
+                        for k, p in enumerate(self.predictors)]
+        for t in self.threads:
+            t.start()
 
-    async def logits(self, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
+    async def score(self, texts: list[str], pairs: list[str] | None = None) -> Scored:
         loop = asyncio.get_running_loop()
         job = Job(texts, pairs, loop.create_future(), loop,
                   estimate_tokens(texts, self.predictor.max_length))
@@ -53,16 +70,21 @@ class MicroBatcher:
         return await job.future
 
     def close(self, timeout: float = 10.0) -> None:
-        """Finish what is queued, then stop the worker."""
-        self.queue.put(None)
-        self.thread.join(timeout)
+        """Finish what is queued, then stop the workers (one stop mark each)."""
+        for _ in self.threads:
+            self.queue.put(None)
+        deadline = time.perf_counter() + timeout
+        for t in self.threads:
+            t.join(max(0.0, deadline - time.perf_counter()))
 
     def _collect(self, first: Job) -> tuple[list[Job], bool]:
         jobs, tokens, texts = [first], first.tokens, len(first.texts)
         if not self.enabled:
             return jobs, False
         deadline = time.perf_counter() + self.max_wait
-        while tokens < self.max_batch_tokens and texts < self.max_batch_texts:
+        # what waits now is shared with the other idle workers, not all run by the first one free
+        share = -(-(1 + self.queue.qsize()) // (1 + self.idle))
+        while tokens < self.max_batch_tokens and texts < self.max_batch_texts and len(jobs) < share:
             left = deadline - time.perf_counter()
             try:
                 job = self.queue.get(timeout=max(left, 0)) if left > 0 else self.queue.get_nowait()
@@ -78,20 +100,25 @@ class MicroBatcher:
             texts += len(job.texts)
         return jobs, False
 
-    def _run(self) -> None:
+    def _run(self, predictor) -> None:
         stop = False
         while not stop:
+            with self.lock:
+                self.idle += 1
             first = self.queue.get()
+            with self.lock:
+                self.idle -= 1
             if first is None:
                 break
             jobs, stop = self._collect(first)
             texts = [t for j in jobs for t in j.texts]
             pairs = [p for j in jobs for p in j.pairs] if jobs[0].pairs is not None else None
             try:
-                logits = self.predictor.logits(texts, pairs)
+                logits = predictor.logits(texts, pairs)
+                tfidf = predictor.tfidf_probs(texts, pairs)
                 error = None
             except Exception as exc:   # handed to the awaiting requests, never kills the worker
-                logits, error = None, exc
+                logits, tfidf, error = None, None, exc
             if self.metrics:
                 self.metrics.batch_size.observe(len(texts))
                 self.metrics.tokens.inc(sum(j.tokens for j in jobs))
@@ -100,7 +127,8 @@ class MicroBatcher:
             for j in jobs:
                 n = len(j.texts)
                 if error is None:
-                    j.loop.call_soon_threadsafe(_resolve, j.future, logits[start:start + n], None)
+                    rows = Scored(logits[start:start + n], None if tfidf is None else tfidf[start:start + n])
+                    j.loop.call_soon_threadsafe(_resolve, j.future, rows, None)
                 else:
                     j.loop.call_soon_threadsafe(_resolve, j.future, None, error)
                 start += n
