@@ -2,14 +2,16 @@
 
 For each backend (--backends, default int8 ONNX and torch) the model alone is timed first in this
 process: ms per text in groups of C texts, i.e. C concurrent single-text requests batched
-perfectly with no HTTP at all; 1000 / that is the ceiling in texts/s. Then for each worker count
+perfectly with no HTTP at all, both on one Predictor using every core and (ONNX) on one
+single-threaded replica per core running at once; 1000 / the faster is the ceiling in texts/s. Then for each worker count
 (--workers, default 1 and 2) a server is started on 127.0.0.1 (a subprocess), and C concurrent
 clients each send single-text POST /predict requests back to back for a fixed time (at most
 --max-requests in all). Prints requests/s and its share of the ceiling, p50/p95/p99 latency,
 errors, the server's RSS after the run (VmRSS and peak VmHWM from /proc, summed over its
 processes), and the CPU cores the server and the load generator used. --unbatched adds a server
 that runs one forward per request; --max-wait-ms 0,2 compares batching waits side by side, and
---ort-spin 1,0 onnxruntime's threads spinning or sleeping between calls.
+--ort-spin 1,0 onnxruntime's threads spinning or sleeping between calls, --model-workers 1,0
+one model worker against the automatic count (one per core for ONNX).
 
 --rounds R alternates the measurements R times (ceiling, every server, ceiling, every server,
 ...), and the summary table gives each server's median over the rounds, its share being the
@@ -28,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -136,7 +139,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def run_mode(model: str, backend: str, batching: bool, texts, args, workers: int = 1,
-             max_wait_ms: float | None = None, spin: str | None = None) -> dict:
+             max_wait_ms: float | None = None, spin: str | None = None, model_workers: int | None = None) -> dict:
     import httpx
 
     port = free_port()
@@ -146,6 +149,8 @@ def run_mode(model: str, backend: str, batching: bool, texts, args, workers: int
         cmd.append("--no-batching")
     if max_wait_ms is not None:
         cmd += ["--max-wait-ms", str(max_wait_ms)]
+    if model_workers is not None:
+        cmd += ["--model-workers", str(model_workers)]
     env = dict(os.environ) if spin is None else {**os.environ, "TEXTCLF_ORT_SPIN": spin}
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -175,26 +180,49 @@ def run_mode(model: str, backend: str, batching: bool, texts, args, workers: int
             server.kill()
 
 
-def model_ceiling(model: str, backend: str, texts: list[str], group: int) -> tuple[float, float]:
+def model_ceiling(model: str, backend: str, texts: list[str], group: int) -> dict:
     """The model alone (with the TF-IDF part of an ensemble where the model has one), in this
-    process: ms per text one at a time vs in groups of `group`
-    (as micro-batches of that many concurrent requests). Their ratio bounds what any batching
+    process, ms per text: one at a time; in groups of `group` (micro-batches of that many
+    concurrent requests) on one Predictor using every core; and, for ONNX, in groups of `group`
+    on one single-threaded replica per core running at once (the server's own arrangement).
+    The ceiling is the faster of the two grouped ways, so a server is never measured against the
+    slower way of running its own model. One-at-a-time against grouped bounds what any batching
     scheduler can gain over one forward per request on this machine."""
     import textclf
+    from textclf.inference.backends import OnnxBackend, cpu_threads, single_threaded
 
     p = textclf.load(model, backend=backend)
     sample = texts[:512]
-    out = []
-    for size in (1, group):
+
+    def best_of_two(run) -> float:
         best = float("inf")
         for _ in range(2):
             start = time.perf_counter()
-            for i in range(0, len(sample), size):
-                p.predict_proba(sample[i:i + size])   # a TF-IDF ensemble's part included
+            run()
             best = min(best, (time.perf_counter() - start) / len(sample) * 1000)
-        out.append(best)
-    del p
-    return out[0], out[1]
+        return best
+
+    def in_groups(q, part, size):
+        for i in range(0, len(part), size):
+            q.predict_proba(part[i:i + size])   # a TF-IDF ensemble's part included
+
+    out = {"one": best_of_two(lambda: in_groups(p, sample, 1)),
+           "grouped": best_of_two(lambda: in_groups(p, sample, group))}
+    cores = cpu_threads()
+    if isinstance(p.backend, OnnxBackend) and cores > 1:
+        shared = single_threaded(p.backend)
+        replicas = [p.replica(shared) for _ in range(cores)]
+
+        def parallel():
+            threads = [threading.Thread(target=in_groups, args=(q, sample[k::cores], group))
+                       for k, q in enumerate(replicas)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        out["parallel"] = best_of_two(parallel)
+    out["ceiling"] = 1000 / min(v for k, v in out.items() if k != "one")
+    return out
 
 
 def machine_load() -> str:
@@ -205,16 +233,21 @@ def modes(args) -> list[dict]:
     """The servers each round runs: every worker count and batching wait, and the unbatched one."""
     waits = [None] if args.max_wait_ms is None else [float(w) for w in args.max_wait_ms.split(",")]
     spins = [None] if args.ort_spin is None else args.ort_spin.split(",")
+    model_workers = [None] if args.model_workers is None else [int(w) for w in args.model_workers.split(",")]
     out = []
     for w in args.workers.split(","):
         for wait in waits:
             for spin in spins:
-                name = (f"{w} worker{'s' if int(w) > 1 else ''}" + ("" if wait is None else f", {wait:g} ms wait")
-                        + ("" if spin is None else f", onnxruntime threads {'spinning' if spin == '1' else 'sleeping'}"))
-                out.append({"name": name, "batching": True, "workers": int(w), "wait": wait, "spin": spin})
+                for mw in model_workers:
+                    name = (f"{w} worker{'s' if int(w) > 1 else ''}" + ("" if wait is None else f", {wait:g} ms wait")
+                            + ("" if spin is None else
+                               f", onnxruntime threads {'spinning' if spin == '1' else 'sleeping'}")
+                            + ("" if mw is None else f", {mw or 'auto'} model worker{'s' if mw != 1 else ''}"))
+                    out.append({"name": name, "batching": True, "workers": int(w), "wait": wait, "spin": spin,
+                                "model_workers": mw})
     if args.unbatched:
         out.append({"name": "1 worker, one forward per request", "batching": False, "workers": 1, "wait": None,
-                    "spin": None})
+                    "spin": None, "model_workers": 1})
     return out
 
 
@@ -244,6 +277,8 @@ def main() -> None:
                     "(default: the server's default)")
     ap.add_argument("--ort-spin", default=None, help="comma-separated 1|0: onnxruntime's threads spin or "
                     "sleep between calls in the server (TEXTCLF_ORT_SPIN; default: the server's default)")
+    ap.add_argument("--model-workers", default=None, help="comma-separated counts of model calls a server "
+                    "process runs at once (--model-workers; 0 = automatic; default: the server's default)")
     ap.add_argument("--unbatched", action="store_true", help="also one forward per request (1 worker)")
     ap.add_argument("--sms", type=Path, default=SMS, help="The SMSSpamCollection file")
     args = ap.parse_args()
@@ -256,12 +291,16 @@ def main() -> None:
         label = {"onnx": "onnx int8", "onnx-fp32": "onnx fp32"}.get(backend, backend)
         runs: dict[str, list[dict]] = {}
         for k in range(args.rounds):
-            one, grouped = model_ceiling(args.model, backend, texts, args.clients)
-            ceiling = 1000 / grouped
-            print(f"  round {k + 1}, {backend}: model alone {one:.2f} ms/text one at a time, {grouped:.2f} "
-                  f"ms/text in groups of {args.clients} -> ceiling {ceiling:.0f} texts/s", flush=True)
+            alone = model_ceiling(args.model, backend, texts, args.clients)
+            ceiling = alone["ceiling"]
+            parallel = (f", {alone['parallel']:.2f} in groups of {args.clients} on one single-threaded replica "
+                        "per core at once" if "parallel" in alone else "")
+            print(f"  round {k + 1}, {backend}: model alone {alone['one']:.2f} ms/text one at a time, "
+                  f"{alone['grouped']:.2f} in groups of {args.clients} on all cores{parallel} -> ceiling "
+                  f"{ceiling:.0f} texts/s", flush=True)
             for m in modes(args):
-                r = run_mode(args.model, backend, m["batching"], texts, args, m["workers"], m["wait"], m["spin"])
+                r = run_mode(args.model, backend, m["batching"], texts, args, m["workers"], m["wait"], m["spin"],
+                             m["model_workers"])
                 r.update(mode=m["name"], ceiling=ceiling, backend=label)
                 runs.setdefault(m["name"], []).append(r)
                 print(f"  round {k + 1}, {backend}, {m['name']}: {r['req_per_s']:.1f} req/s = "
