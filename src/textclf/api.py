@@ -103,8 +103,8 @@ def print_run(out, run: Run) -> None:
     out.print(calibration_line(metrics["calibration"]))
     if "decision" in metrics:
         out.print(decision_line(metrics["decision"]))
-    if ensemble_line(metrics):
-        out.print(ensemble_line(metrics))
+    if line := ensemble_line(metrics):
+        out.print(line)
     out.print(f"run saved to [bold]{run.path}[/] (model: {run.model_dir})")
 
 

@@ -270,4 +270,6 @@ def decide(y_valid, p_model, p_tfidf, labels: LabelSpace, how: str, tfidf_c: flo
 
 
 def combine(ensemble: Ensemble, p_model: np.ndarray, p_tfidf: np.ndarray, labels: LabelSpace) -> np.ndarray:
-    return stacked_probs(ensemble.model_dump(), p_model, p_tfidf, labels)
+    """The saved stacker's probabilities (run for every prediction batch: no copy of the settings)."""
+    stacker = {"coef": ensemble.coef, "intercept": ensemble.intercept, "classes": ensemble.classes}
+    return stacked_probs(stacker, p_model, p_tfidf, labels)

@@ -136,8 +136,8 @@ def run_report(name: str, cfg, metrics: dict, data_report: dict) -> str:
     calibration = f"\n{calibration_line(cal)}\n" if cal else ""
     if metrics.get("decision"):
         calibration += f"\n{decision_line(metrics['decision'])}\n"
-    if ensemble_line(metrics):
-        calibration += f"\n{ensemble_line(metrics)}\n"
+    if line := ensemble_line(metrics):
+        calibration += f"\n{line}\n"
     return f"""# textclf run: {name}
 
 Base model `{cfg.model}`, task **{model_m['task']}**, trained on `{cfg.data.train}`.

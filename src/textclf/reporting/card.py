@@ -136,8 +136,8 @@ def _evaluation(run: RunFiles) -> str:
            comparison_markdown(m, base)]
     if base:
         out += ["", verdict_line(m, base, run.metrics.get("comparison"))]
-    if ensemble_line(run.metrics):
-        out += ["", ensemble_line(run.metrics)]
+    if line := ensemble_line(run.metrics):
+        out += ["", line]
     cal = run.metrics.get("calibration")
     if cal:
         out += ["", f"Probabilities are temperature-scaled (T = {cal['temperature']:.3f}, fitted on "

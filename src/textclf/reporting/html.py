@@ -133,8 +133,8 @@ def summary_section(run: RunFiles) -> str:
         lines.append(calibration_line(run.metrics["calibration"]))
     if run.metrics.get("decision"):
         lines.append(decision_line(run.metrics["decision"]))
-    if ensemble_line(run.metrics):
-        lines.append(ensemble_line(run.metrics))
+    if line := ensemble_line(run.metrics):
+        lines.append(line)
     html += "".join(f"<p class=\"note\">{escape(s)}</p>" for s in lines)
     return html
 
