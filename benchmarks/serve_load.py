@@ -189,7 +189,8 @@ def model_ceiling(model: str, backend: str, texts: list[str], group: int) -> dic
     slower way of running its own model. One-at-a-time against grouped bounds what any batching
     scheduler can gain over one forward per request on this machine."""
     import textclf
-    from textclf.inference.backends import OnnxBackend, cpu_threads, single_threaded
+    from textclf.inference.backends import OnnxBackend, cpu_threads
+    from textclf.serving.app import batch_predictors
 
     p = textclf.load(model, backend=backend)
     sample = texts[:512]
@@ -210,8 +211,7 @@ def model_ceiling(model: str, backend: str, texts: list[str], group: int) -> dic
            "grouped": best_of_two(lambda: in_groups(p, sample, group))}
     cores = cpu_threads()
     if isinstance(p.backend, OnnxBackend) and cores > 1:
-        shared = single_threaded(p.backend)
-        replicas = [p.replica(shared) for _ in range(cores)]
+        replicas = batch_predictors(p, cores)   # the server's replicas (p's backend becomes theirs)
 
         def parallel():
             threads = [threading.Thread(target=in_groups, args=(q, sample[k::cores], group))

@@ -152,8 +152,8 @@ def test_concurrent_requests_share_model_calls(run_dir):
         app = c.app
         batcher = app.state.textclf["batcher"]
         calls = []
-        real = batcher.predictor.logits
-        batcher.predictor.logits = lambda t, p=None: (calls.append(len(t)), real(t, p))[1]
+        real = batcher.predictors[0].logits
+        batcher.predictors[0].logits = lambda t, p=None: (calls.append(len(t)), real(t, p))[1]
         texts = [f"message number {i}" for i in range(24)]
 
         responses = post_at_once(app, texts)

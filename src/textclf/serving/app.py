@@ -355,8 +355,9 @@ def batch_predictors(p, workers: int = 0) -> list:
     of several cores gets one replica per core (0: automatic), each on a single-threaded session,
     so one batch runs while the next collects; PyTorch, or workers=1, one Predictor on all cores.
     TEXTCLF_ORT_SPIN=0 (one worker): onnxruntime's threads sleep between calls."""
-    workers = workers or (cpu_threads() if isinstance(p.backend, OnnxBackend) else 1)
-    if workers == 1 or not isinstance(p.backend, OnnxBackend):
+    onnx = isinstance(p.backend, OnnxBackend)
+    workers = workers or (cpu_threads() if onnx else 1)
+    if workers == 1 or not onnx:
         if os.environ.get("TEXTCLF_ORT_SPIN") == "0":   # shared, busy machines: see backends.sleeping
             p.backend = sleeping(p.backend)
         return [p]

@@ -47,9 +47,8 @@ def estimate_tokens(texts: list[str], max_length: int) -> int:
 class MicroBatcher:
     def __init__(self, predictors, *, max_wait: float = 0.005, max_batch_tokens: int = 16384,
                  max_batch_texts: int = 256, enabled: bool = True, metrics=None):
-        """`predictors`: one Predictor, or a list of replicas, one worker thread each."""
-        self.predictors = list(predictors) if isinstance(predictors, (list, tuple)) else [predictors]
-        self.predictor = self.predictors[0]
+        """`predictors`: a list of Predictors (replicas of one model), one worker thread each."""
+        self.predictors = list(predictors)
         self.max_wait, self.max_batch_tokens, self.max_batch_texts = max_wait, max_batch_tokens, max_batch_texts
         self.enabled = enabled
         self.metrics = metrics
@@ -63,7 +62,7 @@ class MicroBatcher:
     async def score(self, texts: list[str], pairs: list[str] | None = None) -> Scored:
         loop = asyncio.get_running_loop()
         job = Job(texts, pairs, loop.create_future(), loop,
-                  estimate_tokens(texts, self.predictor.max_length))
+                  estimate_tokens(texts, self.predictors[0].max_length))
         self.queue.put(job)
         if self.metrics:
             self.metrics.queue_depth.set(self.queue.qsize())
