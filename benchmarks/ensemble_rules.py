@@ -18,7 +18,9 @@ textclf trains at its defaults and keeps its run; then, offline:
 Every cell appends one JSON line to --results as it finishes (skipped when run again).
 
 Usage: python benchmarks/ensemble_rules.py run [--sets mishra,trec] [--sizes 1000] [--seeds 0,1]
+           [--textclf-set KEY=VALUE ...] (e.g. refit=false: the first model at 1,000 rows)
        python benchmarks/ensemble_rules.py table
+       python benchmarks/ensemble_rules.py variants [--tag -ensemble=none-refit=False]   (offline, saved probabilities)
 """
 from __future__ import annotations
 
@@ -133,7 +135,8 @@ def cell(name, size, seed, work: Path) -> dict:
     ya = np.asarray(space.encode(lc._labels_of(valid, multi)))
     yb = np.asarray(space.encode(lc._labels_of(test, multi)))
     tr_a = read_probs(run / "validation_predictions.csv", cols)
-    tr_b = read_probs(run / "test_predictions.csv", cols)
+    alone = run / "test_predictions_model.csv"   # written where the run used its own ensemble
+    tr_b = read_probs(alone if alone.exists() else run / "test_predictions.csv", cols)
     saved = json.loads((run / "model" / "config.json").read_text()).get("textclf", {})
     th_model = saved.get("thresholds") if multi else None
     tf_a, tf_b, tf_b_refit, c = tfidf_probs(train, valid, test, space, multi)
@@ -144,7 +147,7 @@ def cell(name, size, seed, work: Path) -> dict:
            "transformer": out["textclf"]["primary"],
            "transformer_check": primary(yb, tr_b, space, th_model),
            "tfidf": primary(yb, tf_b, space, th_tf), "tfidf_refit": primary(yb, tf_b_refit, space, th_tf),
-           "seconds": out["textclf"]["wall_seconds"]}
+           "seconds": out["textclf"]["wall_seconds"], "settings": dict(lc.OVERRIDES)}
     for rule in RULES:
         w, th = best_weight(ya, tr_a, tf_a, space, by="nll" if rule == "w_nll" else "primary")
         if rule == "w_heldout":
@@ -164,7 +167,8 @@ def cell(name, size, seed, work: Path) -> dict:
             score = row["transformer_check"]
         row[rule] = {"used": got.applied, "heldout_gain": got.heldout_gain, "C": got.stacker_C, "primary": score}
     PROBS_DIR.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(PROBS_DIR / f"{name}-{size}-{seed}.npz", ya=ya, yb=yb, tr_a=tr_a, tr_b=tr_b,
+    tag = "".join(f"-{k}={v}" for k, v in sorted(lc.OVERRIDES.items()))
+    np.savez_compressed(PROBS_DIR / f"{name}-{size}-{seed}{tag}.npz", ya=ya, yb=yb, tr_a=tr_a, tr_b=tr_b,
                         tf_a=tf_a, tf_b=tf_b, tf_b_refit=tf_b_refit, names=np.asarray(cols),
                         th_model=np.asarray(th_model if th_model is not None else []))
     shutil.rmtree(work, ignore_errors=True)
@@ -215,6 +219,42 @@ def table(results: Path) -> str:
     return "\n".join(lines)
 
 
+def variants(tag: str) -> str:
+    """The stacker's class weighting, re-scored offline from the saved probabilities of every cell
+    whose file name ends in `tag`: the model alone, TF-IDF, and the stacker (always / held-out
+    rule) fitted unweighted ("none") and weighted as the model's loss is ("auto")."""
+    from textclf.data.labels import LabelSpace
+    from textclf.evaluation import ensemble as ens
+
+    lines = ["| cell | model | TF-IDF | " + " | ".join(f"{r} {w}" for w in ("none", "auto") for r in STACK_RULES)
+             + " |", "|---|---:|---:|" + "---:|" * 4]
+    gains: dict = {}
+    for f in sorted(PROBS_DIR.glob(f"*{tag}.npz")):
+        d = np.load(f)
+        multi = d["ya"].ndim == 2
+        names = tuple(str(n) for n in d["names"])
+        space = LabelSpace(names=names, multi_label=True) if multi else LabelSpace.from_values(list(names))
+        th_model = d["th_model"].tolist() if multi and len(d["th_model"]) else None
+        from textclf.evaluation.thresholds import tune_thresholds
+        base = primary(d["yb"], d["tr_b"], space, th_model)
+        tf = primary(d["yb"], d["tf_b"], space, tune_thresholds(d["ya"], d["tf_a"]) if multi else None)
+        vals = []
+        for weights in ("none", "auto"):
+            ens.STACK_WEIGHTS = weights
+            for rule in STACK_RULES:
+                got = ens.decide(d["ya"], d["tr_a"], d["tf_a"], space, "auto" if rule == "stack_heldout" else "always", 1.0)
+                v = (primary(d["yb"], ens.combine(got, d["tr_b"], d["tf_b"], space), space, got.thresholds)
+                     if got.applied else base)
+                vals.append(v)
+                gains.setdefault((rule, weights), []).append(v - base)
+        lines.append(f"| {f.stem} | {base:.3f} | {tf:.3f} | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
+    for (rule, weights), g in gains.items():
+        g = np.asarray(g)
+        lines.append(f"\n{rule} {weights}: mean {100 * g.mean():+.2f} points over the model alone, "
+                     f"up in {(g > 1e-9).sum()}, down in {(g < -1e-9).sum()} of {len(g)} cells")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -224,10 +264,18 @@ def main() -> None:
     r.add_argument("--seeds", default="0,1")
     r.add_argument("--results", default="benchmarks/ensemble_rules.jsonl")
     r.add_argument("--workdir", default="/tmp/textclf-ensemble-rules")
+    r.add_argument("--textclf-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a TrainConfig setting for textclf's run (e.g. refit=false; repeatable)")
     t = sub.add_parser("table")
     t.add_argument("--results", default="benchmarks/ensemble_rules.jsonl")
+    v = sub.add_parser("variants", help="re-score the stacker's class weighting from saved probabilities")
+    v.add_argument("--tag", default="", help="the end of the probability files' names, e.g. -ensemble=none-refit=False")
     args = ap.parse_args()
+    if args.cmd == "variants":
+        print(variants(args.tag))
+        return
     if args.cmd == "run":
+        lc.set_overrides(args.textclf_set)
         run(args.sets.split(","), [int(x) for x in args.sizes.split(",")],
             [int(x) for x in args.seeds.split(",")], Path(args.results), Path(args.workdir))
     print(table(Path(args.results)))

@@ -2,7 +2,7 @@
 
 Sets (from ../shared/data): mishra (3-class SMS phishing), trec (6 question types),
 rotten_tomatoes (binary sentiment), sick (3-class sentence pairs), goemotions (28-label
-multi-label). Per set and split seed, one validation split (500 rows) and one test split
+multi-label); rte (binary sentence pairs, up to 1,000 training rows) when named in --sets. Per set and split seed, one validation split (500 rows) and one test split
 (1,000 rows) are drawn once and shared by every method and training size; the training rows
 of a smaller size are the first rows of a larger one.
 
@@ -45,6 +45,7 @@ import numpy as np
 SHARED = Path(os.environ.get("TEXTCLF_SHARED_DATA",
                              Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 SETS = ("mishra", "trec", "rotten_tomatoes", "sick", "goemotions")
+EXTRA_SETS = ("rte",)    # run when named in --sets: a second pair set (2,767 labelled pairs: sizes to 1,000)
 METHODS = ("textclf", "tfidf", "hf_recipe", "setfit")
 VALID_ROWS, TEST_ROWS = 500, 1000
 SIZES = (250, 1000, 4000)
@@ -80,13 +81,18 @@ def load_pool(name: str):
         raw = pd.read_csv(SHARED / "sick" / "SICK.txt", sep="\t", dtype=str)
         return pd.DataFrame({"text": raw.sentence_A, "text_pair": raw.sentence_B,
                              "label": raw.entailment_label}), False, None
+    if name == "rte":   # GLUE's train + dev (its test is unlabelled); quoting off, see its SOURCE.md
+        raw = pd.concat([pd.read_csv(SHARED / "rte" / f, sep="\t", quoting=csv.QUOTE_NONE, dtype=str)
+                         for f in ("train.tsv", "dev.tsv")])
+        return pd.DataFrame({"text": raw.sentence1, "text_pair": raw.sentence2,
+                             "label": raw.label}), False, None
     if name == "goemotions":
         names = (SHARED / "goemotions" / "emotions.txt").read_text().split()
         raw = pd.read_csv(SHARED / "goemotions" / "train.tsv", sep="\t", header=None,
                           names=["text", "ids", "id"], quoting=csv.QUOTE_NONE, dtype=str)
         labels = [",".join(names[int(i)] for i in ids.split(",")) for ids in raw.ids]
         return pd.DataFrame({"text": raw.text, "labels": labels}), True, names
-    raise SystemExit(f"unknown set {name}; sets are {', '.join(SETS)}")
+    raise SystemExit(f"unknown set {name}; sets are {', '.join(SETS + EXTRA_SETS)}")
 
 
 def draw(pool, seed: int, size: int, multi: bool = False):
@@ -330,7 +336,7 @@ def table(results: Path) -> str:
     methods = list(dict.fromkeys(k[2] for k in sorted(cells, key=lambda k: (
         METHODS.index(k[2]) if k[2] in METHODS else len(METHODS), k[2]))))
     lines = ["| set | rows | " + " | ".join(methods) + " |", "|---|---:|" + "---:|" * len(methods)]
-    for s, size in sorted({(k[0], k[1]) for k in cells}, key=lambda k: (SETS.index(k[0]), k[1])):
+    for s, size in sorted({(k[0], k[1]) for k in cells}, key=lambda k: ((SETS + EXTRA_SETS).index(k[0]), k[1])):
         parts = []
         for m in methods:
             got = cells.get((s, size, m), [])
@@ -343,6 +349,16 @@ def table(results: Path) -> str:
         metric = next(r["metric"] for r in rows if r["set"] == s)
         lines.append(f"| {s} ({metric}) | {size} | " + " | ".join(parts) + " |")
     return "\n".join(lines)
+
+
+def set_overrides(items: list[str]) -> None:
+    """KEY=VALUE settings (values read as JSON where they parse) into OVERRIDES."""
+    for item in items:
+        key, value = item.split("=", 1)
+        try:
+            OVERRIDES[key] = json.loads(value)
+        except ValueError:
+            OVERRIDES[key] = value
 
 
 def main() -> None:
@@ -367,12 +383,7 @@ def main() -> None:
     if args.cmd == "run":
         global NESTED, TEXTCLF
         NESTED = args.nested
-        for item in args.textclf_set:
-            key, value = item.split("=", 1)
-            try:
-                OVERRIDES[key] = json.loads(value)
-            except ValueError:
-                OVERRIDES[key] = value
+        set_overrides(args.textclf_set)
         if OVERRIDES:
             TEXTCLF = "textclf[" + ",".join(args.textclf_set) + "]"
         TEXTCLF = args.name or TEXTCLF
