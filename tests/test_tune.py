@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+import yaml
 
 from textclf.errors import TextclfError
 
@@ -54,17 +55,30 @@ def test_chosen_trial_is_the_best_on_validation(tuned):
     assert saved["params"] == {k: table.loc[table["trial"] == result["trial"], k].item() for k in SPACE}
 
 
-def test_only_the_chosen_run_has_test_metrics(tuned):
+def test_the_first_trial_is_the_settings_as_given(tuned):
+    table = pd.read_csv(tuned[1] / "trials.csv")
+    first = table[table["trial"] == 0].iloc[0]
+    # the config's own values where the space holds them (freeze: what a single-text run uses)
+    assert (first["freeze"], first["class_weights"], first["batch_size"]) == ("embeddings", "auto", 8)
+    assert first["learning_rate"] == pytest.approx(1e-4) and first["warmup_ratio"] == pytest.approx(0.1)
+
+
+def test_only_the_final_run_meets_the_test_split(tuned):
+    """No trial is scored on test; the chosen settings are trained again as train trains them
+    (refit on train + validation at this size, the baseline beside) and that run is scored."""
     result, out = tuned
     test_rows = len(pd.read_csv(out / "data" / "test.csv"))
     for run in sorted((out / "trials").iterdir()):
         metrics = json.loads((run / "metrics.json").read_text())
-        assert "validation" in metrics
-        if run.name == f"trial-{result['trial']:03d}":
-            assert metrics["test"]["n"] == test_rows
-            assert metrics["test"]["primary"] == pytest.approx(result["test"]["primary"])
-        else:
-            assert "test" not in metrics
+        assert "validation" in metrics and "test" not in metrics
+    final = json.loads((out / "final" / "metrics.json").read_text())
+    assert result["run"] == str(out / "final")
+    assert final["test"]["n"] == test_rows
+    assert final["test"]["primary"] == pytest.approx(result["test"]["primary"])
+    assert "refit" in final["training"] and "baseline" in final
+    chosen = pd.read_csv(out / "trials.csv").set_index("trial").loc[result["trial"]]
+    config = yaml.safe_load((out / "final" / "config.yaml").read_text())
+    assert config["freeze"] == chosen["freeze"] and config["batch_size"] == chosen["batch_size"]
 
 
 def test_trials_never_see_the_test_rows(tuned):

@@ -1,12 +1,16 @@
 """`textclf tune`: an optuna search over training settings. Each trial is a run, trials are pruned
-on the per-epoch validation metric, the best trial is chosen on validation only, and the test
-split is scored once, for the chosen run.
+on the per-epoch validation metric, the best trial is chosen on validation only. The first trial
+is the settings as given (the defaults unless --config changes them), so the search can only
+choose something that beat them on validation. The chosen settings are then trained once more as
+`train` would (refit on train + validation below REFIT_BELOW rows, the TF-IDF model and its
+ensemble where they help), and that final run is the only one that meets the test split.
 
 Layout of the output dir:
   data/            the train / validation / test splits, drawn once and shared by every trial
   trials/trial-NNN run dirs; their metrics.json has "validation" (no "test")
   trials.csv, trials.md   one row per trial
-  best.json        the chosen trial: its settings, validation score and test metrics
+  final/           the chosen settings trained as `train` trains; its metrics.json has "test"
+  best.json        the chosen trial: its settings, validation score and the final run's test metrics
 """
 from __future__ import annotations
 
@@ -30,14 +34,15 @@ console = Console(stderr=False)
 # a range (integers when both ends are), a single value is fixed. Override per key in YAML.
 DEFAULT_SPACE: dict = {
     "learning_rate": {"low": 2e-5, "high": 3e-4, "log": True},
-    "epochs": [3, 5, 8],
+    "epochs": [None, 3, 5, 8],          # None: train's own rule (5, more on small sets)
     "batch_size": [8, 16, 32],
-    "freeze": ["none", "embeddings"],
+    "freeze": ["none", "words", "embeddings"],
     "class_weights": ["auto", "none", "sqrt"],
     "max_length": [64, 128, 256],
     "warmup_ratio": {"low": 0.0, "high": 0.2},
 }
 NOT_SEARCHABLE = {"data", "output", "overwrite", "model", "baseline"}
+FINAL = "final"   # the chosen settings trained as train trains them
 
 
 def _need_optuna():
@@ -73,6 +78,21 @@ def load_space(path: str | Path | None) -> dict:
     return space
 
 
+def given_settings(cfg: TrainConfig, space: dict, pairs: bool) -> dict:
+    """The searched settings as `cfg` has them (its freezing as the task's shape resolves it), for
+    the first trial; a value a range or list cannot hold is left to the sampler."""
+    from textclf.config import default_freeze
+
+    out = {}
+    for key, spec in space.items():
+        value = default_freeze(cfg.freeze, pairs) if key == "freeze" else getattr(cfg, key)
+        if isinstance(spec, list) and value in spec:
+            out[key] = value
+        elif isinstance(spec, dict) and value is not None and spec["low"] <= value <= spec["high"]:
+            out[key] = value
+    return out
+
+
 def suggest(trial, space: dict) -> dict:
     """One trial's settings, sampled from `space`."""
     out = {}
@@ -93,7 +113,7 @@ def suggest(trial, space: dict) -> dict:
 @dataclass
 class SplitFiles:
     trial_data: DataConfig   # train + validation; the test file is validation without labels
-    test_data: DataConfig    # the test split, labelled, for scoring the chosen run once
+    final_data: DataConfig   # train + validation + the labelled test split, for the final run
 
 
 def write_splits(data, cfg: DataConfig, dest: Path) -> SplitFiles:
@@ -129,7 +149,10 @@ def write_splits(data, cfg: DataConfig, dest: Path) -> SplitFiles:
         common.update(label_col="label", task="single", positive_label=cfg.positive_label)
     trial = DataConfig(train=str(dest / "train.csv"), valid=str(dest / "validation.csv"),
                        test=str(dest / "validation_texts.csv"), **common)
-    return SplitFiles(trial, DataConfig(train=str(dest / "test.csv"), **common))
+    final = DataConfig(train=str(dest / "train.csv"), valid=str(dest / "validation.csv"),   # no labelled
+                       test=str(dest / ("validation_texts.csv" if data.test_is_validation else "test.csv")),  # test:
+                       **common)                                                           # as train scores it
+    return SplitFiles(trial, final)
 
 
 def pruning_callback(trial, metric: str):
@@ -256,18 +279,16 @@ class Search:
             raise optuna.TrialPruned()
         return row["best_valid"]
 
-    def score_chosen(self, best: dict, test_is_validation: bool) -> dict:
-        """Score the chosen run on the test split (the only time any trial meets it)."""
-        from textclf.api import evaluate
+    def train_final(self, best: dict) -> dict:
+        """Train the chosen settings as `train` does, on the same splits, and score the test split
+        (the only time it is read); returns the final run's test metrics."""
+        from textclf.api import train
 
-        chosen = self.out / best["run"]
-        test = evaluate(str(chosen / runs.MODEL_DIR), self.files.test_data, quiet=True)
-        if test_is_validation:   # the data has no labelled test split
-            test["scored_on"] = "validation (the test file has no labels)"
-        metrics = _as_validation(chosen)
-        metrics["test"] = test
-        runs.write_json(chosen / "metrics.json", metrics)
-        return test
+        params = {k: best[k] for k in self.space}
+        final = TrainConfig.parse({**self.cfg.model_dump(), **params, "data": self.files.final_data.model_dump(),
+                                   "output": str(self.out / FINAL), "overwrite": True})
+        run = train(final, quiet=True)
+        return json.loads((run.path / "metrics.json").read_text(encoding="utf-8"))["test"]
 
 
 def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: dict | None = None,
@@ -276,9 +297,6 @@ def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: 
     (a trial running when it expires is finished). Returns best.json's content."""
     from textclf.data.prepare import prepare
 
-    if cfg.refit is True:
-        raise TextclfError("refit is a setting of train, not tune: trials are compared on validation, "
-                           "which a refit trains on; train the chosen settings with --refit.")
     optuna = _need_optuna()
     say = (lambda *a, **k: None) if quiet else console.print
     space = load_space(None) if space is None else space
@@ -290,14 +308,15 @@ def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: 
         f"{len(data.splits['validation'].texts)} validation texts; chosen on validation {search.metric}")
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
+    study.enqueue_trial(given_settings(cfg, space, data.has_pairs))
     study.optimize(search.run_trial, n_trials=trials, timeout=timeout, catch=(TextclfError,))
     best = choose(search.rows)
     if best is None:
         raise TextclfError(f"No trial finished; see {out / 'trials.md'}.")
     say(f"chosen: trial {best['trial']} (validation {search.metric} {best['best_valid']:.4f}); "
-        "scoring it on the test split ...")
-    test = search.score_chosen(best, data.test_is_validation)
-    result = {"trial": best["trial"], "run": str(out / best["run"]), "metric": search.metric,
+        "training its settings as train does and scoring the test split ...")
+    test = search.train_final(best)
+    result = {"trial": best["trial"], "run": str(out / FINAL), "metric": search.metric,
               "params": {k: best[k] for k in space}, "best_valid": best["best_valid"],
               "test": {k: test[k] for k in ("primary", "primary_metric", "n", "scored_on") if k in test},
               "trials": len(search.rows),
