@@ -83,6 +83,22 @@ def test_auto_combines_only_where_the_tfidf_model_adds_something():
     assert not few.applied and "fewer than" in few.reason
 
 
+def test_the_stackers_c_is_chosen_with_a_class_too_rare_for_every_fold():
+    """A class with 3 validation rows is missing from some folds; those folds are still scored
+    (every class named), so C is chosen by log loss rather than left at its last value."""
+    import warnings
+
+    rng = np.random.default_rng(3)
+    y = np.concatenate([np.repeat([0, 1, 2], 80), [3, 3, 3]])
+    labels = LabelSpace.from_values([str(i) for i in y])
+    model, tfidf = _probs(y, 2.0, 4, rng), _probs(y, 0.3, 4, rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = ens.fit_stacker(y, model, tfidf, labels)
+    assert got is not None and got["C"] in ens.STACK_C
+    assert got["C"] != ens.STACK_C[-1]
+
+
 def test_multi_label_stacker_retunes_the_shared_threshold():
     rng = np.random.default_rng(1)
     y = (rng.random((300, 4)) < 0.3).astype(int)

@@ -182,20 +182,28 @@ def stack_features(p_model: np.ndarray, p_tfidf: np.ndarray, multi_label: bool) 
 def fit_stacker(y, p_model, p_tfidf, labels: LabelSpace) -> dict | None:
     """Logistic regression on both models' outputs, C by 5-fold log loss on these rows:
     {"coef", "intercept", "classes", "C"}, or None where the rows cannot fit one (one class)."""
+    import warnings
+
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss, make_scorer
     from sklearn.model_selection import cross_val_score
 
     x = stack_features(p_model, p_tfidf, labels.multi_label)
     t = np.asarray(y).ravel() if labels.multi_label else np.asarray(y)
-    if len(np.unique(t)) < 2:
+    present = np.unique(t)
+    if len(present) < 2:
         return None
+    # every class named, so a fold without a rare class is still scored (not NaN)
+    scorer = make_scorer(log_loss, greater_is_better=False, response_method="predict_proba", labels=present)
     best = (-np.inf, STACK_C[-1])
     for c in STACK_C:
-        try:
-            score = cross_val_score(LogisticRegression(C=c, max_iter=2000), x, t, cv=5,
-                                    scoring="neg_log_loss").mean()
-        except ValueError:   # a class with fewer rows than folds
-            continue
+        with warnings.catch_warnings():   # "the least populated class has only N members"
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                score = cross_val_score(LogisticRegression(C=c, max_iter=2000), x, t,
+                                        cv=5, scoring=scorer).mean()
+            except ValueError:   # a class with fewer rows than folds
+                continue
         if score > best[0]:
             best = (score, c)
     lr = LogisticRegression(C=best[1], max_iter=2000).fit(x, t)
