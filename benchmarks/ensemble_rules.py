@@ -242,7 +242,7 @@ def _variant_scores(y, tr, tf, space, fit, held) -> dict:
     return out
 
 
-def variants(tag: str, splits: int = VARIANT_SPLITS) -> str:
+def variants(tag: str, splits: int = VARIANT_SPLITS, size: int | None = None) -> str:
     """Combination rules re-scored offline from the saved probabilities of every cell whose file
     name ends in `tag`. A cell's 500 nested validation rows (A + B, never trained on where the run
     did not refit) are split into two halves `splits` times: each rule decides on one half and is
@@ -252,7 +252,7 @@ def variants(tag: str, splits: int = VARIANT_SPLITS) -> str:
     from textclf.data.labels import LabelSpace
 
     names_seen, rows = None, []
-    for f in sorted(PROBS_DIR.glob(f"*{tag}.npz")):
+    for f in sorted(PROBS_DIR.glob(f"*-{size or '*'}-*{tag}.npz")):
         d = np.load(f)
         multi = d["ya"].ndim == 2
         names = tuple(str(n) for n in d["names"])
@@ -292,9 +292,10 @@ def main() -> None:
     t.add_argument("--results", default="benchmarks/ensemble_rules.jsonl")
     v = sub.add_parser("variants", help="re-score the stacker's class weighting from saved probabilities")
     v.add_argument("--tag", default="", help="the end of the probability files' names, e.g. -ensemble=none-refit=False")
+    v.add_argument("--size", type=int, help="only the cells of this training size")
     args = ap.parse_args()
     if args.cmd == "variants":
-        print(variants(args.tag))
+        print(variants(args.tag, size=args.size))
         return
     if args.cmd == "run":
         lc.set_overrides(args.textclf_set)
