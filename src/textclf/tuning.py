@@ -149,9 +149,11 @@ def write_splits(data, cfg: DataConfig, dest: Path) -> SplitFiles:
         common.update(label_col="label", task="single", positive_label=cfg.positive_label)
     trial = DataConfig(train=str(dest / "train.csv"), valid=str(dest / "validation.csv"),
                        test=str(dest / "validation_texts.csv"), **common)
-    final = DataConfig(train=str(dest / "train.csv"), valid=str(dest / "validation.csv"),   # no labelled
-                       test=str(dest / ("validation_texts.csv" if data.test_is_validation else "test.csv")),  # test:
-                       **common)                                                           # as train scores it
+    # the final run: the labelled test split, or (where the data has none) validation's texts,
+    # which train then scores on validation as it does for any unlabelled test file
+    test = "validation_texts.csv" if data.test_is_validation else "test.csv"
+    final = DataConfig(train=str(dest / "train.csv"), valid=str(dest / "validation.csv"),
+                       test=str(dest / test), **common)
     return SplitFiles(trial, final)
 
 
