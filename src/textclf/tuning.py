@@ -273,7 +273,7 @@ class Search:
                    epochs_run=training["epochs_run"])
         write_tables(self.rows, self.out)
         self.say(f"trial {trial.number + 1}/{self.trials}: "
-                 + ", ".join(f"{k} {_fmt(v)}" for k, v in params.items())
+                 + ", ".join(f"{k} {_fmt(v) if v is not None else 'auto'}" for k, v in params.items())
                  + f" -> validation {self.metric} {row['best_valid']:.4f} (epoch {row['best_epoch']})"
                  + (f", pruned after epoch {reporter.pruned_at}" if reporter.pruned_at is not None else "")
                  + f", {row['seconds']:.0f}s")
