@@ -35,20 +35,3 @@ def test_freeze_words_leaves_position_and_token_type_embeddings_trainable(tiny_m
     assert "bert.embeddings.word_embeddings.weight" not in names
     assert {"bert.embeddings.token_type_embeddings.weight", "bert.embeddings.position_embeddings.weight",
             "bert.embeddings.LayerNorm.weight"} <= names
-
-
-def test_default_freezing_follows_the_task_shape(tiny_model_dir):
-    """freeze unset: single texts freeze every embedding, sentence pairs train every weight; a
-    freeze the user set is kept for either shape."""
-    from textclf.config import DataConfig, TrainConfig
-    from textclf.training.phases import _new_model
-
-    cfg = TrainConfig(data=DataConfig(train="x.csv"), model=str(tiny_model_dir))
-    labels = LabelSpace(("a", "b"))
-    single, _ = _new_model(cfg, labels, 0, pairs=False)
-    pairs, _ = _new_model(cfg, labels, 0, pairs=True)
-    assert not any("embeddings" in n for n in _trainable(single))
-    assert {n for n, _ in pairs.named_parameters()} == _trainable(pairs)
-    chosen, _ = _new_model(cfg.model_copy(update={"freeze": "words"}), labels, 0, pairs=True)
-    assert "bert.embeddings.token_type_embeddings.weight" in _trainable(chosen)
-    assert "bert.embeddings.word_embeddings.weight" not in _trainable(chosen)

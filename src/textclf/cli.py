@@ -119,7 +119,7 @@ def train(
     loss: Optional[str] = typer.Option(None, "--loss", help=_with_default("ce|focal", "loss")),
     label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing",
                                                     help=_with_default("Cross-entropy label smoothing, e.g. 0.1.", "label_smoothing")),
-    freeze: Optional[str] = typer.Option(None, "--freeze", help="none|words|embeddings|base (words: the word embeddings only) [default: embeddings; none for text pairs]"),
+    freeze: Optional[str] = typer.Option(None, "--freeze", help=_with_default("none|words|embeddings|base (words: the word embeddings only)", "freeze")),
     unfreeze_last: Optional[int] = typer.Option(None, "--unfreeze-last", help=_with_default("", "unfreeze_last")),
     no_length_grouping: bool = typer.Option(False, "--no-length-grouping"),
     long_text: Optional[str] = typer.Option(None, "--long-text",

@@ -79,17 +79,6 @@ DEFAULT_EPOCHS = 5
 REFIT_BELOW = 2000
 # DEFAULT_EPOCHS and min_steps 500 (epochs None) were measured the same way
 
-# freeze None (the default), by task shape: single texts freeze every embedding ("embeddings" beat
-# "none" on SMS + Mishra validation); sentence pairs train every weight ("none" beat "embeddings"
-# on three nested sick splits at 1,000 rows, and "words" on two of them); see docs/experiments.md
-FREEZE_DEFAULT = {"single": "embeddings", "pairs": "none"}
-
-
-def default_freeze(freeze: str | None, pairs: bool) -> str:
-    """The freezing a run uses: `freeze` where set, else FREEZE_DEFAULT of its task shape."""
-    return freeze or FREEZE_DEFAULT["pairs" if pairs else "single"]
-
-
 # settings that say how or where a run is carried out, not what it trains: they may change on --resume
 RUN_CONTROL = {"output", "overwrite", "resume", "save_steps", "save_minutes", "save_total_limit"}
 
@@ -113,7 +102,7 @@ class TrainConfig(BaseModel):
     loss: Literal["ce", "focal"] = "ce"
     focal_gamma: float = 2.0
     label_smoothing: float = Field(0.0, ge=0, lt=1)   # cross-entropy only
-    freeze: Literal["none", "words", "embeddings", "base"] | None = None   # None: default_freeze of the task's shape
+    freeze: Literal["none", "words", "embeddings", "base"] = "embeddings"   # beat "none" on SMS + Mishra validation, see docs/experiments.md
     unfreeze_last: int = Field(0, ge=0)
     length_grouping: bool = True
     long_text: Literal["truncate", "chunk"] = "chunk"   # chosen on imdb_subset validation, see docs/experiments.md

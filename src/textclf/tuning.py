@@ -78,14 +78,12 @@ def load_space(path: str | Path | None) -> dict:
     return space
 
 
-def given_settings(cfg: TrainConfig, space: dict, pairs: bool) -> dict:
-    """The searched settings as `cfg` has them (its freezing as the task's shape resolves it), for
-    the first trial; a value a range or list cannot hold is left to the sampler."""
-    from textclf.config import default_freeze
-
+def given_settings(cfg: TrainConfig, space: dict) -> dict:
+    """The searched settings as `cfg` has them, for the first trial; a value a range or list
+    cannot hold is left to the sampler."""
     out = {}
     for key, spec in space.items():
-        value = default_freeze(cfg.freeze, pairs) if key == "freeze" else getattr(cfg, key)
+        value = getattr(cfg, key)
         if isinstance(spec, list) and value in spec:
             out[key] = value
         elif isinstance(spec, dict) and value is not None and spec["low"] <= value <= spec["high"]:
@@ -310,7 +308,7 @@ def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: 
         f"{len(data.splits['validation'].texts)} validation texts; chosen on validation {search.metric}")
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
-    study.enqueue_trial(given_settings(cfg, space, data.has_pairs))
+    study.enqueue_trial(given_settings(cfg, space))
     study.optimize(search.run_trial, n_trials=trials, timeout=timeout, catch=(TextclfError,))
     best = choose(search.rows)
     if best is None:

@@ -393,13 +393,3 @@ def test_label_issues_section_renders_in_chromium(sms_run, tmp_path):
         assert page.locator("#issues table").bounding_box()["height"] > 40   # rendered, not collapsed
         page.locator("#issues").screenshot(path=str(ARTIFACTS / "report_label_issues.png"))
     assert (ARTIFACTS / "report_label_issues.png").stat().st_size > 5000
-
-
-def test_card_shows_the_freezing_the_run_applied():
-    from textclf.reporting.card import _setting
-
-    single = {"freeze": None, "refit": None, "data": {"text_pair_col": None}}
-    assert _setting(single, "freeze") == "embeddings (auto)"
-    assert _setting({**single, "data": {"text_pair_col": "hypothesis"}}, "freeze") == "none (auto)"
-    assert _setting({**single, "freeze": "none"}, "freeze") == "none"
-    assert _setting(single, "refit") == "auto"

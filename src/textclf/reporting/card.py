@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from textclf import runs
-from textclf.config import default_freeze
 from textclf.data.checks import warnings as data_warnings
 from textclf.evaluation.report import (_label, comparison_markdown, ensemble_line, headline_keys,
                                        verdict_line)
@@ -105,20 +104,12 @@ def _data_summary(run: RunFiles) -> str:
     return "\n".join(out)
 
 
-def _setting(config: dict, key: str):
-    """A training setting as the card shows it: None (decided by the run) as "auto", freezing as
-    the run applied it."""
-    if key == "freeze" and config[key] is None:
-        return f"{default_freeze(None, bool(config.get('data', {}).get('text_pair_col')))} (auto)"
-    return "auto" if config[key] is None else config[key]
-
-
 def _hyperparameters(run: RunFiles) -> str:
     keep = ("model", "max_length", "epochs", "min_steps", "batch_size", "learning_rate", "weight_decay",
             "warmup_ratio", "class_weights", "loss", "label_smoothing", "freeze", "unfreeze_last",
             "long_text", "max_windows", "seed", "restarts", "refit")
     base = (run.environment or {}).get("base_model", {})
-    rows = [[k, _setting(run.config, k)] for k in keep if k in run.config]
+    rows = [[k, "auto" if run.config[k] is None else run.config[k]] for k in keep if k in run.config]
     if rows and rows[0][0] == "model":   # a hub id, or the base's directory name (no local paths)
         rows[0][1] = base.get("hub_id") or Path(str(run.config["model"])).name
     t = run.metrics.get("training", {})

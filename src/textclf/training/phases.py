@@ -151,16 +151,15 @@ def describe(prep: TrainingData, counts: dict) -> str:
 
 # ---- fit (with restarts) -----------------------------------------------------------------
 
-def _new_model(cfg, labels, seed: int, pairs: bool):
+def _new_model(cfg, labels, seed: int):
     from transformers import set_seed
 
-    from textclf.config import default_freeze
     from textclf.models.base import load_classifier
     from textclf.models.freezing import apply_freezing
 
     set_seed(seed)
     model = load_classifier(cfg.model, labels=labels)
-    return model, apply_freezing(model, default_freeze(cfg.freeze, pairs), cfg.unfreeze_last)
+    return model, apply_freezing(model, cfg.freeze, cfg.unfreeze_last)
 
 
 def _best_epoch(log_history: list, metric: str, best) -> int | None:
@@ -242,7 +241,7 @@ def fit(cfg, prep: TrainingData, work: Path, say, callbacks=None) -> Fitted | No
     kept_model = None
     for k in range(len(book["done"]), cfg.restarts):
         seed = cfg.seed + k   # the split stays the one cfg.seed drew; init and batch order vary
-        model, counts = _new_model(cfg, labels, seed, prep.data.has_pairs)
+        model, counts = _new_model(cfg, labels, seed)
         if k == len(book["done"]):
             say(describe(prep, counts))
             batch = effective_batch(cfg)

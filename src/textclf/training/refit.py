@@ -87,7 +87,7 @@ def refit(cfg, prep: TrainingData, fitted: Fitted | None, work: Path, say) -> Re
     rows = len(prep.split("train").texts) + len(prep.split("validation").texts)
     say(f"refitting on train + validation ({rows} rows) for {epochs} epoch{'s' if epochs != 1 else ''} "
         f"(seed {seed}) ...")
-    model, _ = _new_model(cfg, labels, seed, prep.data.has_pairs)
+    model, _ = _new_model(cfg, labels, seed)
     settings = cfg.model_copy(update={"seed": seed, "epochs": epochs, "early_stopping_patience": 0})
     folder = work / CHECKPOINTS / FOLDER
     trainer, summary = build_trainer(settings, model, prep.tokenizer, ds, None, labels, str(folder),
