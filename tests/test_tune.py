@@ -71,6 +71,7 @@ def test_only_the_final_run_meets_the_test_split(tuned):
     for run in sorted((out / "trials").iterdir()):
         metrics = json.loads((run / "metrics.json").read_text())
         assert "validation" in metrics and "test" not in metrics
+        assert "refit" not in metrics["training"]   # trials are scored on validation: never refitted
     final = json.loads((out / "final" / "metrics.json").read_text())
     assert result["run"] == str(out / "final")
     assert final["test"]["n"] == test_rows

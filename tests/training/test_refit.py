@@ -226,16 +226,6 @@ def test_cli_help_shows_refit_with_its_default(capsys, monkeypatch):
     assert re.search(r"--refit --no-refit .*? train again on train \+ validation .*?\[default: when the training split has fewer than 2000 rows", out)
 
 
-def test_tune_refuses_refit(sms_csv, tmp_path):
-    from textclf.config import DataConfig, TrainConfig
-    from textclf.errors import TextclfError
-    from textclf.tuning import tune
-
-    cfg = TrainConfig(data=DataConfig(train=str(sms_csv)), refit=True)
-    with pytest.raises(TextclfError, match="refit"):
-        tune(cfg, trials=1, output=tmp_path / "tune", quiet=True)
-
-
 def test_two_gloo_processes_refit_together(tiny_model_dir, tmp_path):
     """torchrun: every process trains the refit, rank 0 alone reports and writes the run."""
     import subprocess
