@@ -38,6 +38,7 @@ import learning_curve as lc  # noqa: E402
 
 WEIGHTS = np.round(np.linspace(0, 1, 11), 2)
 RULES = ("w_primary", "w_nll", "w_heldout")
+BLEND_MIN_GAIN = 0.005   # w_heldout: the held-out gain a blend must show to be used
 STACK_RULES = ("stack", "stack_heldout")   # textclf's ensemble: --ensemble always / auto
 PROBS_DIR = Path(os.environ.get("ENSEMBLE_PROBS_DIR", "/work/ensemble-probs"))   # per-row probabilities, outside the repo
 
@@ -152,7 +153,7 @@ def cell(name, size, seed, work: Path) -> dict:
         w, th = best_weight(ya, tr_a, tf_a, space, by="nll" if rule == "w_nll" else "primary")
         if rule == "w_heldout":
             row["heldout_gain"] = heldout_gain(ya, tr_a, tf_a, space)
-            if row["heldout_gain"] < 0.005:
+            if row["heldout_gain"] < BLEND_MIN_GAIN:
                 w, th = 0.0, th_model
         if w == 0.0 and multi:
             th = th_model
@@ -238,7 +239,7 @@ def _variant_scores(y, tr, tf, space, fit, held) -> dict:
     out["stack_heldout"] = out["stack"] if got.heldout_gain >= ens.MIN_GAIN else out["model"]
     w, th = best_weight(y[fit], tr[fit], tf[fit], space)
     gain = heldout_gain(y[fit], tr[fit], tf[fit], space, repeats=10)
-    out["blend_heldout"] = primary(y[held], blend(tr[held], tf[held], w), space, th) if gain >= 0.005 else out["model"]
+    out["blend_heldout"] = primary(y[held], blend(tr[held], tf[held], w), space, th) if gain >= BLEND_MIN_GAIN else out["model"]
     return out
 
 
@@ -290,7 +291,7 @@ def main() -> None:
                    help="a TrainConfig setting for textclf's run (e.g. refit=false; repeatable)")
     t = sub.add_parser("table")
     t.add_argument("--results", default="benchmarks/ensemble_rules.jsonl")
-    v = sub.add_parser("variants", help="re-score the stacker's class weighting from saved probabilities")
+    v = sub.add_parser("variants", help="re-score combination rules on re-partitions of the saved validation probabilities")
     v.add_argument("--tag", default="", help="the end of the probability files' names, e.g. -ensemble=none-refit=False")
     v.add_argument("--size", type=int, help="only the cells of this training size")
     args = ap.parse_args()

@@ -2,9 +2,10 @@
 
 Sets (from ../shared/data): mishra (3-class SMS phishing), trec (6 question types),
 rotten_tomatoes (binary sentiment), sick (3-class sentence pairs), goemotions (28-label
-multi-label); rte (binary sentence pairs, up to 1,000 training rows) when named in --sets. Per set and split seed, one validation split (500 rows) and one test split
-(1,000 rows) are drawn once and shared by every method and training size; the training rows
-of a smaller size are the first rows of a larger one.
+multi-label); rte (binary sentence pairs, up to 1,000 training rows) when named in --sets.
+Per set and split seed, one validation split (500 rows) and one test split (1,000 rows) are
+drawn once and shared by every method and training size; the training rows of a smaller size
+are the first rows of a larger one.
 
 Methods (all with the packaged all-MiniLM-L6-v2 where a transformer is used):
   textclf     textclf.train at its defaults (validation picks checkpoint and thresholds)

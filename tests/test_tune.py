@@ -58,7 +58,7 @@ def test_chosen_trial_is_the_best_on_validation(tuned):
 def test_the_first_trial_is_the_settings_as_given(tuned):
     table = pd.read_csv(tuned[1] / "trials.csv")
     first = table[table["trial"] == 0].iloc[0]
-    # the config's own values where the space holds them (freeze: what a single-text run uses)
+    # the config's own values where the space holds them
     assert (first["freeze"], first["class_weights"], first["batch_size"]) == ("embeddings", "auto", 8)
     assert first["learning_rate"] == pytest.approx(1e-4) and first["warmup_ratio"] == pytest.approx(0.1)
 

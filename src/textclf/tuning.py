@@ -287,8 +287,7 @@ class Search:
         params = {k: best[k] for k in self.space}
         final = TrainConfig.parse({**self.cfg.model_dump(), **params, "data": self.files.final_data.model_dump(),
                                    "output": str(self.out / FINAL), "overwrite": True})
-        run = train(final, quiet=True)
-        return json.loads((run.path / "metrics.json").read_text(encoding="utf-8"))["test"]
+        return train(final, quiet=True).metrics["test"]
 
 
 def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: dict | None = None,
