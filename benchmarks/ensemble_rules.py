@@ -266,7 +266,7 @@ def variants(tag: str, splits: int = VARIANT_SPLITS, size: int | None = None) ->
             idx = rng.permutation(len(y))
             got.append(_variant_scores(y, tr, tf, space, idx[: len(y) // 2], idx[len(y) // 2:]))
         names_seen = list(got[0])
-        rows.append((f.stem.split(tag)[0], {k: float(np.mean([g[k] for g in got])) for k in names_seen}))
+        rows.append((f.stem[: len(f.stem) - len(tag)], {k: float(np.mean([g[k] for g in got])) for k in names_seen}))
     if not rows:
         return f"no probability files ending in {tag}.npz in {PROBS_DIR}"
     lines = ["| cell | " + " | ".join(names_seen) + " |", "|---|" + "---:|" * len(names_seen)]

@@ -176,3 +176,14 @@ def test_overwrite_refuses_to_empty_a_directory_that_is_not_a_tune_dir(tmp_path)
     with pytest.raises(TextclfError, match="not a textclf tune directory"):
         tune(cfg, trials=1, output=precious, quiet=True)
     assert (precious / "notes.txt").read_text() == "keep"
+
+
+def test_trials_md_names_a_setting_left_to_trains_rule_auto(tmp_path):
+    from textclf.tuning import write_tables
+
+    rows = [{"trial": 0, "state": "complete", "epochs": None, "lr": 3e-4, "best_valid": 0.9, "best_epoch": None},
+            {"trial": 1, "state": "complete", "epochs": 5, "lr": 1e-4, "best_valid": 0.8, "best_epoch": 2}]
+    write_tables(rows, tmp_path, ("epochs", "lr"))
+    lines = (tmp_path / "trials.md").read_text().splitlines()
+    assert lines[2] == "| 0 | complete | auto | 0.0003 | 0.9 |  |"   # an unset result stays blank
+    assert lines[3] == "| 1 | complete | 5 | 0.0001 | 0.8 | 2 |"

@@ -194,7 +194,9 @@ def _fmt(v) -> str:
     return "" if v is None else str(v)
 
 
-def write_tables(rows: list[dict], out: Path) -> None:
+def write_tables(rows: list[dict], out: Path, settings: tuple[str, ...] = ()) -> None:
+    """trials.csv and trials.md; an unset value of one of `settings` (a searched setting left to
+    train's own rule, e.g. epochs) reads "auto" in trials.md."""
     import pandas as pd
 
     if not rows:
@@ -203,7 +205,8 @@ def write_tables(rows: list[dict], out: Path) -> None:
     df.to_csv(out / "trials.csv", index=False)
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    lines += ["| " + " | ".join("auto" if c in settings and r.get(c) is None else _fmt(r.get(c)) for c in cols)
+              + " |" for r in rows]
     runs.atomic_write(out / "trials.md", "\n".join(lines) + "\n")
 
 
@@ -264,12 +267,12 @@ class Search:
             raise
         finally:
             row["seconds"] = round(time.perf_counter() - start, 1)
-            write_tables(self.rows, self.out)
+            write_tables(self.rows, self.out, tuple(self.space))
         training = _as_validation(run.path)["training"]
         row.update(state="pruned" if reporter.pruned_at is not None else "complete",
                    best_valid=training["best_valid"], best_epoch=training["best_epoch"],
                    epochs_run=training["epochs_run"])
-        write_tables(self.rows, self.out)
+        write_tables(self.rows, self.out, tuple(self.space))
         self.say(f"trial {trial.number + 1}/{self.trials}: "
                  + ", ".join(f"{k} {_fmt(v) if v is not None else 'auto'}" for k, v in params.items())
                  + f" -> validation {self.metric} {row['best_valid']:.4f} (epoch {row['best_epoch']})"
