@@ -1,10 +1,11 @@
 """The fine-tuned model combined with the TF-IDF model every run fits.
 
-A stacker (logistic regression on both models' outputs) is fitted on the validation split and
-kept only where, fitted on one half of validation, it beats the fine-tuned model alone on the
-other half (the rule the binary decision threshold uses). Single-label: one multinomial
-regression on both models' log-probabilities. Multi-label: one regression over (text, label)
-pairs on both models' logits, shared by every label, then the shared decision threshold tuned again.
+A stacker is fitted on the validation split and kept only where, fitted on one half of
+validation, it beats the fine-tuned model alone on the other half (mean over ten halvings).
+Single-label: log-linear pooling, one weight per model's log-probabilities shared by every
+class and one bias per class (2 + K numbers, so it stays stable on a few hundred rows).
+Multi-label: one logistic regression over (text, label) pairs on both models' logits, shared by
+every label, then the shared decision threshold tuned again.
 
 The TF-IDF model is saved without pickle: its vocabularies as JSON and its arrays (idf, weights)
 as safetensors, in `tfidf/` of the model dir; `transformers.pipeline` ignores that folder.
@@ -25,8 +26,9 @@ from textclf.evaluation.thresholds import apply_thresholds, sigmoid, tune_thresh
 from textclf.model_settings import Ensemble
 
 TFIDF_DIR = "tfidf"
-STACK_C = (0.01, 0.1, 1.0, 10.0)
-MIN_GAIN = 0.005          # held-out gain the stacker must show to be used
+STACK_C = (0.01, 0.1, 1.0, 10.0)   # multi-label stacker: C chosen among these
+POOL_PRIOR = 1e-3         # single-label stacker: pull of its weights towards the model alone
+MIN_GAIN = 0.0            # the stacker is used where its held-out gain is above this
 MIN_VALID_ROWS = 40       # fewer validation rows: the rule cannot judge, the model stays alone
 HALVINGS = 10
 _EPS = 1e-6
@@ -180,19 +182,57 @@ def stack_features(p_model: np.ndarray, p_tfidf: np.ndarray, multi_label: bool) 
 
 
 def fit_stacker(y, p_model, p_tfidf, labels: LabelSpace) -> dict | None:
-    """Logistic regression on both models' outputs, C by 5-fold log loss on these rows:
-    {"coef", "intercept", "classes", "C"}, or None where the rows cannot fit one (one class)."""
+    """The stacker fitted on these rows: {"coef", "intercept", "classes", "C"}, or None where the
+    rows cannot fit one (one class). Single-label: one weight per model shared by every class,
+    one bias per class (see fit_pooled); multi-label: a logistic regression on both models'
+    logits over (text, label) pairs, C by 5-fold log loss."""
+    t = np.asarray(y).ravel() if labels.multi_label else np.asarray(y)
+    if len(np.unique(t)) < 2:
+        return None
+    if not labels.multi_label:
+        return fit_pooled(t, p_model, p_tfidf)
+    return _fit_logistic(stack_features(p_model, p_tfidf, True), t)
+
+
+def fit_pooled(y: np.ndarray, p_model: np.ndarray, p_tfidf: np.ndarray) -> dict:
+    """Log-linear pooling: class k scores a * log p_model[k] + b * log p_tfidf[k] + c[k], softmax
+    over classes. Three kinds of number however many classes (a K-class logistic regression on
+    both log-probabilities has 2K^2 + K), fitted by log loss with a weak pull towards the model
+    alone (a = 1, b = 0, c = 0), so it stays put where validation is small. Returned as the
+    equivalent K x 2K coefficient matrix (a I, b I) that stacked_probs applies."""
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax
+
+    k = p_model.shape[1]
+    lm, lt = np.log(np.clip(p_model, _EPS, 1.0)), np.log(np.clip(p_tfidf, _EPS, 1.0))
+    rows = np.arange(len(y))
+    target = np.zeros((len(y), k))
+    target[rows, y] = 1.0
+
+    def loss(w):
+        a, b, c = w[0], w[1], w[2:]
+        logp = log_softmax(a * lm + b * lt + c, axis=1)
+        prior = POOL_PRIOR * ((a - 1.0) ** 2 + b ** 2 + c @ c)
+        g = (np.exp(logp) - target) / len(y)    # d loss / d score, one row a text
+        grad = np.concatenate([[np.sum(g * lm) + 2 * POOL_PRIOR * (a - 1.0), np.sum(g * lt) + 2 * POOL_PRIOR * b],
+                               g.sum(0) + 2 * POOL_PRIOR * c])
+        return -logp[rows, y].mean() + prior, grad
+
+    w = minimize(loss, np.concatenate([[1.0, 0.0], np.zeros(k)]), jac=True, method="L-BFGS-B").x
+    eye = np.eye(k)
+    return {"coef": np.hstack([w[0] * eye, w[1] * eye]).tolist(), "intercept": w[2:].tolist(),
+            "classes": list(range(k)), "C": None}
+
+
+def _fit_logistic(x: np.ndarray, t: np.ndarray) -> dict:
+    """Logistic regression of t on x, C by 5-fold log loss on these rows."""
     import warnings
 
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss, make_scorer
     from sklearn.model_selection import cross_val_score
 
-    x = stack_features(p_model, p_tfidf, labels.multi_label)
-    t = np.asarray(y).ravel() if labels.multi_label else np.asarray(y)
     present = np.unique(t)
-    if len(present) < 2:
-        return None
     # every class named, so a fold without a rare class is still scored (not NaN)
     scorer = make_scorer(log_loss, greater_is_better=False, response_method="predict_proba", labels=present)
     best = (-np.inf, STACK_C[-1])
@@ -265,9 +305,9 @@ def decide(y_valid, p_model, p_tfidf, labels: LabelSpace, how: str, tfidf_c: flo
     stacker = fit_stacker(y_valid, p_model, p_tfidf, labels)
     if stacker is None:
         return Ensemble(applied=False, rule=how, heldout_gain=gain, reason="validation has one class")
-    if how == "auto" and gain < MIN_GAIN:
+    if how == "auto" and gain <= MIN_GAIN:
         return Ensemble(applied=False, rule=how, heldout_gain=gain,
-                        reason=f"held-out gain {gain:+.4f} below {MIN_GAIN}")
+                        reason=f"held-out gain {gain:+.4f}, not above {MIN_GAIN:g}")
     mine = stacked_probs(stacker, p_model, p_tfidf, labels)
     thresholds = tune_thresholds(y_valid, mine) if labels.multi_label else None
     return Ensemble(applied=True, rule=how, heldout_gain=gain, tfidf_C=tfidf_c, stacker_C=stacker["C"],
