@@ -160,10 +160,11 @@ def cell(name, size, seed, work: Path) -> dict:
         row[rule] = {"w": w, "primary": primary(yb, blend(tr_b, tf_b, w), space, th),
                      "primary_tfidf_refit": primary(yb, blend(tr_b, tf_b_refit, w), space, th)}
     from textclf.evaluation import ensemble as ens
+    tf_saved = tf_b_refit if row["refit"] else tf_b   # a run that refits saves a TF-IDF model refitted too
     for rule in STACK_RULES:
         got = ens.decide(ya, tr_a, tf_a, space, "auto" if rule == "stack_heldout" else "always", c)
         if got.applied:
-            score = primary(yb, ens.combine(got, tr_b, tf_b, space), space, got.thresholds)
+            score = primary(yb, ens.combine(got, tr_b, tf_saved, space), space, got.thresholds)
         else:
             score = row["transformer_check"]
         row[rule] = {"used": got.applied, "heldout_gain": got.heldout_gain, "C": got.stacker_C, "primary": score}
@@ -171,20 +172,25 @@ def cell(name, size, seed, work: Path) -> dict:
     tag = "".join(f"-{k}={v}" for k, v in sorted(lc.OVERRIDES.items()))
     np.savez_compressed(PROBS_DIR / f"{name}-{size}-{seed}{tag}.npz", ya=ya, yb=yb, tr_a=tr_a, tr_b=tr_b,
                         tf_a=tf_a, tf_b=tf_b, tf_b_refit=tf_b_refit, names=np.asarray(cols),
-                        th_model=np.asarray(th_model if th_model is not None else []))
+                        th_model=np.asarray(th_model if th_model is not None else []), refit=row["refit"])
     shutil.rmtree(work, ignore_errors=True)
     return row
+
+
+def _settings_key(settings: dict) -> str:
+    return json.dumps(settings, sort_keys=True, default=str)
 
 
 def run(sets, sizes, seeds, results: Path, workdir: Path) -> None:
     lc.NESTED = True
     done = set()
     if results.exists():
-        done = {(r["set"], r["size"], r["seed"]) for r in map(json.loads, results.read_text().splitlines())}
+        done = {(r["set"], r["size"], r["seed"], _settings_key(r.get("settings", {})))
+                for r in map(json.loads, results.read_text().splitlines())}
     for size in sizes:
         for name in sets:
             for seed in seeds:
-                if (name, size, seed) in done:
+                if (name, size, seed, _settings_key(lc.OVERRIDES)) in done:
                     continue
                 print(f"{name} {size} rows seed {seed} ...", flush=True)
                 row = cell(name, size, seed, workdir / f"{name}-{size}-{seed}")
