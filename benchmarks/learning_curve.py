@@ -319,8 +319,8 @@ def run_grid(sets, sizes, seeds, methods, results: Path, workdir: Path) -> None:
                     work.mkdir(parents=True, exist_ok=True)
                     print(f"{name} {size} rows seed {seed}: {method} ...", flush=True)
                     for m, r in RUNNERS[method](train, valid, test, multi, names, work).items():
-                        if m not in wanted:
-                            continue
+                        if m not in wanted or (m != name_of and (name, size, seed, m) in done):
+                            continue   # a cell written by an earlier run stays as it was
                         row = {"set": name, "size": size, "train_rows": len(train), "seed": seed,
                                "method": m, "nested": NESTED, **r}
                         with open(results, "a", encoding="utf-8") as f:
@@ -332,8 +332,9 @@ def run_grid(sets, sizes, seeds, methods, results: Path, workdir: Path) -> None:
 def table(results: Path) -> str:
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     cells: dict = {}
-    for r in rows:
-        cells.setdefault((r["set"], r["size"], r["method"]), []).append(r)
+    for r in rows:   # one row per split seed: a seed run twice counts once (its last row)
+        cells.setdefault((r["set"], r["size"], r["method"]), {})[r["seed"]] = r
+    cells = {k: list(v.values()) for k, v in cells.items()}
     methods = list(dict.fromkeys(k[2] for k in sorted(cells, key=lambda k: (
         METHODS.index(k[2]) if k[2] in METHODS else len(METHODS), k[2]))))
     lines = ["| set | rows | " + " | ".join(methods) + " |", "|---|---:|" + "---:|" * len(methods)]
