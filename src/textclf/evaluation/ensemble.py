@@ -196,10 +196,10 @@ def fit_stacker(y, p_model, p_tfidf, labels: LabelSpace) -> dict | None:
 
 def fit_pooled(y: np.ndarray, p_model: np.ndarray, p_tfidf: np.ndarray) -> dict:
     """Log-linear pooling: class k scores a * log p_model[k] + b * log p_tfidf[k] + c[k], softmax
-    over classes. Three kinds of number however many classes (a K-class logistic regression on
-    both log-probabilities has 2K^2 + K), fitted by log loss with a weak pull towards the model
-    alone (a = 1, b = 0, c = 0), so it stays put where validation is small. Returned as the
-    equivalent K x 2K coefficient matrix (a I, b I) that stacked_probs applies."""
+    over classes: 2 + K numbers (a K-class logistic regression on both log-probabilities has
+    2K^2 + K), fitted by log loss with a weak pull towards the model alone (a = 1, b = 0, c = 0),
+    so it stays put where validation is small. Returned as the equivalent K x 2K coefficient
+    matrix (a I, b I) that stacked_probs applies."""
     from scipy.optimize import minimize
     from scipy.special import log_softmax
 
@@ -208,17 +208,18 @@ def fit_pooled(y: np.ndarray, p_model: np.ndarray, p_tfidf: np.ndarray) -> dict:
     rows = np.arange(len(y))
     target = np.zeros((len(y), k))
     target[rows, y] = 1.0
+    start = np.concatenate([[1.0, 0.0], np.zeros(k)])   # the model alone: a = 1, b = 0, c = 0
 
     def loss(w):
         a, b, c = w[0], w[1], w[2:]
         logp = log_softmax(a * lm + b * lt + c, axis=1)
-        prior = POOL_PRIOR * ((a - 1.0) ** 2 + b ** 2 + c @ c)
+        prior = POOL_PRIOR * np.sum((w - start) ** 2)
         g = (np.exp(logp) - target) / len(y)    # d loss / d score, one row a text
-        grad = np.concatenate([[np.sum(g * lm) + 2 * POOL_PRIOR * (a - 1.0), np.sum(g * lt) + 2 * POOL_PRIOR * b],
-                               g.sum(0) + 2 * POOL_PRIOR * c])
+        grad = np.concatenate([[np.sum(g * lm), np.sum(g * lt)], g.sum(0)])
+        grad += 2 * POOL_PRIOR * (w - start)
         return -logp[rows, y].mean() + prior, grad
 
-    w = minimize(loss, np.concatenate([[1.0, 0.0], np.zeros(k)]), jac=True, method="L-BFGS-B").x
+    w = minimize(loss, start, jac=True, method="L-BFGS-B").x
     eye = np.eye(k)
     return {"coef": np.hstack([w[0] * eye, w[1] * eye]).tolist(), "intercept": w[2:].tolist(),
             "classes": list(range(k)), "C": None}
