@@ -242,7 +242,7 @@ def _variant_scores(y, tr, tf, space, fit, held) -> dict:
     out = {"model": score(tr[held], tr[fit]), "tfidf": score(tf[held], tf[fit])}
     got = ens.decide(y[fit], tr[fit], tf[fit], space, "always", 1.0)   # the held-out rule: its gain
     out["stack"] = primary(y[held], ens.combine(got, tr[held], tf[held], space), space, got.thresholds)
-    out["stack_heldout"] = out["stack"] if got.heldout_gain >= ens.MIN_GAIN else out["model"]
+    out["stack_heldout"] = out["stack"] if ens.gain_suffices(got.heldout_gain) else out["model"]
     w, th = best_weight(y[fit], tr[fit], tf[fit], space)
     gain = heldout_gain(y[fit], tr[fit], tf[fit], space, repeats=10)
     out["blend_heldout"] = primary(y[held], blend(tr[held], tf[held], w), space, th) if gain >= BLEND_MIN_GAIN else out["model"]

@@ -204,7 +204,8 @@ def fit_pooled(y: np.ndarray, p_model: np.ndarray, p_tfidf: np.ndarray) -> dict:
     from scipy.special import log_softmax
 
     k = p_model.shape[1]
-    lm, lt = np.log(np.clip(p_model, _EPS, 1.0)), np.log(np.clip(p_tfidf, _EPS, 1.0))
+    x = stack_features(p_model, p_tfidf, False)   # the features stacked_probs applies the fit to
+    lm, lt = x[:, :k], x[:, k:]
     rows = np.arange(len(y))
     target = np.zeros((len(y), k))
     target[rows, y] = 1.0
@@ -287,6 +288,11 @@ def heldout_gain(y, p_model, p_tfidf, labels: LabelSpace, repeats: int = HALVING
     return float(np.mean(gains))
 
 
+def gain_suffices(gain: float) -> bool:
+    """The held-out rule: a stacker is used where its mean held-out gain is above MIN_GAIN."""
+    return gain > MIN_GAIN
+
+
 def decide(y_valid, p_model, p_tfidf, labels: LabelSpace, how: str, tfidf_c: float,
            refitted: bool = False) -> Ensemble:
     """Whether and how to combine, from validation: how = 'auto' (the held-out rule, and only
@@ -306,7 +312,7 @@ def decide(y_valid, p_model, p_tfidf, labels: LabelSpace, how: str, tfidf_c: flo
     stacker = fit_stacker(y_valid, p_model, p_tfidf, labels)
     if stacker is None:
         return Ensemble(applied=False, rule=how, heldout_gain=gain, reason="validation has one class")
-    if how == "auto" and gain <= MIN_GAIN:
+    if how == "auto" and not gain_suffices(gain):
         return Ensemble(applied=False, rule=how, heldout_gain=gain,
                         reason=f"held-out gain {gain:+.4f}, not above {MIN_GAIN:g}")
     mine = stacked_probs(stacker, p_model, p_tfidf, labels)
