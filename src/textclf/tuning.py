@@ -194,6 +194,11 @@ def _fmt(v) -> str:
     return "" if v is None else str(v)
 
 
+def _fmt_setting(v) -> str:
+    """A searched setting's value; unset (left to train's own rule, e.g. epochs) reads "auto"."""
+    return "auto" if v is None else _fmt(v)
+
+
 def write_tables(rows: list[dict], out: Path, settings: tuple[str, ...] = ()) -> None:
     """trials.csv and trials.md; an unset value of one of `settings` (a searched setting left to
     train's own rule, e.g. epochs) reads "auto" in trials.md."""
@@ -205,8 +210,8 @@ def write_tables(rows: list[dict], out: Path, settings: tuple[str, ...] = ()) ->
     df.to_csv(out / "trials.csv", index=False)
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join("auto" if c in settings and r.get(c) is None else _fmt(r.get(c)) for c in cols)
-              + " |" for r in rows]
+    lines += ["| " + " | ".join((_fmt_setting if c in settings else _fmt)(r.get(c)) for c in cols) + " |"
+              for r in rows]
     runs.atomic_write(out / "trials.md", "\n".join(lines) + "\n")
 
 
@@ -274,7 +279,7 @@ class Search:
                    epochs_run=training["epochs_run"])
         write_tables(self.rows, self.out, tuple(self.space))
         self.say(f"trial {trial.number + 1}/{self.trials}: "
-                 + ", ".join(f"{k} {_fmt(v) if v is not None else 'auto'}" for k, v in params.items())
+                 + ", ".join(f"{k} {_fmt_setting(v)}" for k, v in params.items())
                  + f" -> validation {self.metric} {row['best_valid']:.4f} (epoch {row['best_epoch']})"
                  + (f", pruned after epoch {reporter.pruned_at}" if reporter.pruned_at is not None else "")
                  + f", {row['seconds']:.0f}s")
