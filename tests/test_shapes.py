@@ -36,6 +36,46 @@ def test_multilabel_run_saves_thresholds_and_metrics(multilabel_run):
     assert "labels" in pd.read_csv(run.path / "test_predictions.csv").columns
 
 
+def test_multilabel_model_takes_back_half_of_each_positive_weight(multilabel_run):
+    """The loss's positive weights raise rare labels' logits; the saved head lowers each label's
+    logit by half the log of its weight, and the saved model gives the run's test probabilities."""
+    from textclf.model_settings import ModelSettings
+
+    run, _ = multilabel_run
+    frame = pd.read_csv(run.path / "test_predictions.csv")
+    cal = run.metrics["calibration"]["label_offsets"]
+    assert cal["share"] == 0.5 and cal["folded_into_head"] is True
+    settings = ModelSettings.of(run.predictor().config)
+    assert settings.label_offsets == cal["offsets"] and settings.label_offsets_folded
+    assert all(o <= 0 for o in cal["offsets"]) and any(o < 0 for o in cal["offsets"])
+    assert run.predictor().offsets.tolist() == [0.0] * 4   # folded: nothing added at predict time
+    probs = run.predictor().predict_proba(frame["text"].tolist())
+    np.testing.assert_allclose(probs, frame[[f"prob_{n}" for n in EMOTIONS]].to_numpy(), atol=2e-5)
+    assert "lowered by 0.5 x the log of the positive weight" in (run.path / "report.md").read_text()
+
+
+def test_label_offsets_not_folded_are_added_at_predict_time():
+    from textclf.model_settings import ModelSettings
+
+    s = ModelSettings(label_offsets=[-0.5, -1.0], label_offsets_folded=False)
+    assert s.logit_offsets(["a", "b"]) == [-0.5, -1.0]
+    assert ModelSettings(label_offsets=[-0.5, -1.0]).logit_offsets(["a", "b"]) == [0.0, 0.0]
+
+
+def test_pos_weight_offsets_and_their_fold_into_the_head(tiny_model_dir):
+    import torch
+
+    from textclf.data.labels import LabelSpace
+    from textclf.evaluation.calibration import fold_logit_offsets, pos_weight_offsets
+    from textclf.models.base import load_classifier
+
+    assert pos_weight_offsets([1.0, np.e ** 2, 30.0]) == pytest.approx([0.0, -1.0, -0.5 * np.log(30)])
+    model = load_classifier(str(tiny_model_dir), labels=LabelSpace.from_values(["a", "b", "c"]))
+    before = model.classifier.bias.detach().clone()
+    assert fold_logit_offsets(model, [0.0, -1.0, -2.0])
+    torch.testing.assert_close(model.classifier.bias.detach() - before, torch.tensor([0.0, -1.0, -2.0]))
+
+
 def test_thresholds_round_trip_through_the_saved_model(multilabel_run, tmp_path):
     run, data = multilabel_run
     p = textclf.load(run.path)

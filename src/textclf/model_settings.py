@@ -69,6 +69,8 @@ class ModelSettings(BaseModel):
     temperature: float = 1.0
     temperature_folded: bool = True          # T already divides the head's weights
     thresholds: list[float] | None = None    # multi-label: one per label, tuned on validation
+    label_offsets: list[float] | None = None  # multi-label: added to each label's logit after T (part of its positive weight taken back)
+    label_offsets_folded: bool = True        # the offsets live in the head's bias
     decision: Decision | None = None
     ensemble: Ensemble | None = None         # applied: predictions combine the TF-IDF model's
 
@@ -85,8 +87,11 @@ class ModelSettings(BaseModel):
         setattr(config, KEY, self.model_dump(mode="json", exclude_unset=True))
 
     def logit_offsets(self, names) -> list[float]:
-        """Per label, what to add to its logit: a tuned decision threshold not folded into the head."""
+        """Per label, what to add to its logit: a tuned decision threshold or multi-label offsets
+        not folded into the head."""
         out = [0.0] * len(names)
+        if self.label_offsets is not None and not self.label_offsets_folded:
+            out = [float(o) for o in self.label_offsets]
         d = self.decision
         if d is not None and d.applied and not d.folded_into_head and d.logit_offset is not None:
             out[list(names).index(d.label)] = d.logit_offset

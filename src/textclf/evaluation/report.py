@@ -97,7 +97,17 @@ def ensemble_line(metrics: dict) -> str | None:
 def calibration_line(cal: dict) -> str:
     return (f"Probabilities are temperature-scaled (T = {cal['temperature']:.3f}, fitted on validation): "
             f"expected calibration error {cal['ece_valid_before']:.4f} -> {cal['ece_valid_after']:.4f} "
-            f"on validation, {cal['ece_test_before']:.4f} -> {cal['ece_test_after']:.4f} on test.")
+            f"on validation, {cal['ece_test_before']:.4f} -> {cal['ece_test_after']:.4f} on test."
+            + offsets_sentence(cal.get("label_offsets")))
+
+
+def offsets_sentence(record: dict | None) -> str:
+    """' Each label's logit is then lowered ...' for a multi-label model with positive weights."""
+    if not record:
+        return ""
+    low, high = min(record["offsets"]), max(record["offsets"])
+    return (f" Each label's logit is then lowered by {record['share']:g} x the log of the positive weight "
+            f"its loss used ({-high:.2f} to {-low:.2f}), so rare labels are not over-predicted.")
 
 
 def refit_sentence(refit: dict | None) -> str:

@@ -117,30 +117,33 @@ class RunFiles:
         return np.array([index[v] for v in truth])
 
     def logit_offset(self) -> np.ndarray:
-        """Per label: what the tuned decision threshold added to the calibrated logits."""
+        """Per label: what was added to the calibrated logits after temperature scaling (the
+        tuned decision threshold's shift; multi-label: the positive weights' offsets)."""
         off = np.zeros(len(self.names))
         d = self.metrics.get("decision") or {}
         if d.get("applied"):
             off[self.names.index(d["label"])] = d["logit_offset"]
+        taken_back = (self.metrics.get("calibration") or {}).get("label_offsets")
+        if taken_back:
+            off += np.asarray(taken_back["offsets"], dtype=float)
         return off
 
-    def calibrated_probs(self) -> np.ndarray:
-        """The fine-tuned model's temperature-scaled test probabilities before any
-        decision-threshold shift."""
+    def _scaled_logits(self) -> np.ndarray:
+        """The temperature-scaled test logits before those offsets (softmax: up to a constant)."""
         p = np.clip(self.model_probs(), PROB_FLOOR, 1 - PROB_FLOOR)
-        if self.multi_label:
-            return p
-        z = np.log(p) - self.logit_offset()
-        return _softmax(z)
+        z = np.log(p / (1 - p)) if self.multi_label else np.log(p)
+        return z - self.logit_offset()
+
+    def calibrated_probs(self) -> np.ndarray:
+        """The fine-tuned model's temperature-scaled test probabilities before any offset."""
+        z = self._scaled_logits()
+        return 1 / (1 + np.exp(-z)) if self.multi_label else _softmax(z)
 
     def uncalibrated_probs(self) -> np.ndarray:
         """The test probabilities before temperature scaling: p = softmax(z / T) gives
         z = T log p + c, so softmax(T log p) = softmax(z) (sigmoid(T logit p) for multi-label)."""
-        t = self.metrics["calibration"]["temperature"]
-        p = np.clip(self.model_probs(), PROB_FLOOR, 1 - PROB_FLOOR)
-        if self.multi_label:
-            return 1 / (1 + np.exp(-t * np.log(p / (1 - p))))
-        return _softmax(t * (np.log(p) - self.logit_offset()))
+        z = self.metrics["calibration"]["temperature"] * self._scaled_logits()
+        return 1 / (1 + np.exp(-z)) if self.multi_label else _softmax(z)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -318,10 +318,34 @@ def _decision_threshold(model, labels, valid_logits, test_logits, y_valid) -> di
     return decision
 
 
+def _take_back_pos_weights(model, weights, valid_logits, test_logits) -> dict | None:
+    """Multi-label trained with positive weights: per-label logit offsets taking part of each
+    weight back (calibration.pos_weight_offsets), folded into the head's bias where it has one;
+    shifts `valid_logits`/`test_logits` in place to match. None without positive weights."""
+    from textclf.evaluation.calibration import (POS_WEIGHT_TAKEN_BACK, fold_logit_offsets,
+                                                pos_weight_offsets)
+
+    if not weights:
+        return None
+    offsets = pos_weight_offsets(weights)
+    shift = np.asarray(offsets, dtype=valid_logits.dtype)
+    valid_logits += shift
+    test_logits += shift
+    return {"offsets": offsets, "share": POS_WEIGHT_TAKEN_BACK,
+            "folded_into_head": fold_logit_offsets(model, offsets)}
+
+
+def _offset_settings(record: dict | None) -> dict:
+    """The ModelSettings fields for the multi-label offsets of _take_back_pos_weights."""
+    if record is None:
+        return {}
+    return {"label_offsets": record["offsets"], "label_offsets_folded": record["folded_into_head"]}
+
+
 def calibrate_and_decide(cfg, prep: TrainingData, model, say) -> Decided:
     """Temperature scaling on validation, folded into the head (so plain pipeline() and ONNX see
-    calibrated logits too); per-label thresholds (multi-label) or the binary decision threshold;
-    and the settings the model will carry."""
+    calibrated logits too); multi-label: the positive weights' offsets and the shared threshold;
+    binary: the decision threshold; and the settings the model will carry."""
     from textclf.evaluation.calibration import calibrate, fold_temperature
     from textclf.evaluation.thresholds import sigmoid, tune_thresholds
 
@@ -336,6 +360,7 @@ def calibrate_and_decide(cfg, prep: TrainingData, model, say) -> Decided:
     valid_logits, test_logits = valid_logits / t, test_logits / t
     thresholds = None
     if labels.multi_label:   # per-label thresholds, tuned on validation, saved with the model
+        calibration["label_offsets"] = _take_back_pos_weights(model, prep.weights, valid_logits, test_logits)
         thresholds = tune_thresholds(y["validation"], sigmoid(valid_logits))
     decision = None
     if labels.task == "binary" and cfg.tune_threshold:
@@ -346,6 +371,7 @@ def calibrate_and_decide(cfg, prep: TrainingData, model, say) -> Decided:
         text_pair=prep.data.has_pairs, long_text=cfg.long_text, stride=cfg.stride,
         max_windows=cfg.max_windows,
         aggregate=cfg.aggregate, temperature=t, temperature_folded=folded, thresholds=thresholds,
+        **_offset_settings(calibration.get("label_offsets")),
         decision=Decision.model_validate(decision) if decision is not None else None)
     return Decided(calibration, thresholds, decision, valid_logits, test_logits, settings)
 

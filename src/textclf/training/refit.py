@@ -23,7 +23,7 @@ from textclf.training.phases import (CHECKPOINTS, Decided, Fitted, TrainingData,
                                      loss_weights, train_resumably)
 
 FOLDER = "refit"   # <work>/checkpoints/refit
-DECIDED_ON = ("the first model's validation logits: temperature, thresholds, decision threshold and "
+DECIDED_ON = ("the first model's validation logits: temperature, multi-label offsets, thresholds, decision threshold and "
               "validation calibration; test figures are the refit model's")
 
 
@@ -105,7 +105,7 @@ def adopt(cfg, prep: TrainingData, fitted: Fitted, decided: Decided,
     calibrate_and_decide folds them), its calibrated test logits, and its record for metrics;
     (fitted, decided) unchanged without a refit."""
     from textclf.evaluation.calibration import (expected_calibration_error, fold_logit_offset,
-                                                fold_temperature)
+                                                fold_logit_offsets, fold_temperature)
     from textclf.evaluation.metrics import softmax
     from textclf.evaluation.thresholds import sigmoid
 
@@ -116,6 +116,10 @@ def adopt(cfg, prep: TrainingData, fitted: Fitted, decided: Decided,
     raw = _logits(cfg, prep, model, prep.split("test"))
     fold_temperature(model, t)
     test_logits = raw / t
+    offsets = decided.calibration.get("label_offsets")
+    if offsets is not None:   # multi-label: the first model's offsets, as its temperature
+        fold_logit_offsets(model, offsets["offsets"])
+        test_logits += np.asarray(offsets["offsets"], dtype=test_logits.dtype)
     if decided.decision is not None and decided.decision["applied"]:
         pos = labels.names.index(decided.decision["label"])
         fold_logit_offset(model, pos, decided.decision["logit_offset"])
