@@ -187,13 +187,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("--sets", default=",".join(lc.SETS))
-    r.add_argument("--sizes", default="4000")
-    r.add_argument("--seeds", default="0,1")
-    r.add_argument("--results", default=str(RESULTS))
-    r.add_argument("--workdir", default="/tmp/textclf-checkpoint-averaging")
-    r.add_argument("--textclf-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a TrainConfig setting for every run (e.g. learning_rate=5e-5; repeatable)")
+    lc.add_grid_arguments(r, sizes="4000", seeds="0,1", results=str(RESULTS),
+                          workdir="/tmp/textclf-checkpoint-averaging")
     t = sub.add_parser("table")
     t.add_argument("--results", default=str(RESULTS))
     args = ap.parse_args()

@@ -288,13 +288,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("--sets", default=",".join(lc.SETS))
-    r.add_argument("--sizes", default="1000")
-    r.add_argument("--seeds", default="0,1")
-    r.add_argument("--results", default="benchmarks/ensemble_rules.jsonl")
-    r.add_argument("--workdir", default="/tmp/textclf-ensemble-rules")
-    r.add_argument("--textclf-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a TrainConfig setting for textclf's run (e.g. refit=false; repeatable)")
+    lc.add_grid_arguments(r, sizes="1000", seeds="0,1", results="benchmarks/ensemble_rules.jsonl",
+                          workdir="/tmp/textclf-ensemble-rules")
     t = sub.add_parser("table")
     t.add_argument("--results", default="benchmarks/ensemble_rules.jsonl")
     v = sub.add_parser("variants", help="re-score combination rules on re-partitions of the saved validation probabilities")

@@ -363,22 +363,29 @@ def set_overrides(items: list[str]) -> None:
             OVERRIDES[key] = value
 
 
+def add_grid_arguments(r, *, sizes: str, seeds: str, results: str, workdir: str) -> None:
+    """The arguments a benchmark's `run` command over learning-curve cells takes: --sets, --sizes,
+    --seeds, --results, --workdir and --textclf-set (this script's and those built on it)."""
+    r.add_argument("--sets", default=",".join(SETS))
+    r.add_argument("--sizes", default=sizes)
+    r.add_argument("--seeds", default=seeds)
+    r.add_argument("--results", default=results)
+    r.add_argument("--workdir", default=workdir)
+    r.add_argument("--textclf-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a TrainConfig setting for textclf's runs (a variant; repeatable)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("--sets", default=",".join(SETS))
-    r.add_argument("--sizes", default="250,1000,4000")
-    r.add_argument("--seeds", default="0,1,2")
+    add_grid_arguments(r, sizes="250,1000,4000", seeds="0,1,2", results="benchmarks/learning_curve.jsonl",
+                       workdir="/tmp/textclf-learning-curve")
     r.add_argument("--methods", default=",".join(METHODS))
-    r.add_argument("--results", default="benchmarks/learning_curve.jsonl")
-    r.add_argument("--workdir", default="/tmp/textclf-learning-curve")
     r.add_argument("--nested", action="store_true",
                    help="validate on half of the validation rows and score the other half (test unread)")
     r.add_argument("--name", help="the method name of textclf's rows (default: textclf, or "
                                   "textclf[KEY=VALUE,...] with --textclf-set)")
-    r.add_argument("--textclf-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a TrainConfig setting for the textclf method (a variant; repeatable)")
     t = sub.add_parser("table")
     t.add_argument("--results", default="benchmarks/learning_curve.jsonl")
     args = ap.parse_args()
