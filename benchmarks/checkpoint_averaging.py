@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -39,19 +40,17 @@ RESULTS = Path(__file__).resolve().parent / "checkpoint_averaging.jsonl"
 RULES = ("kept", "last", "avg_kept", "avg_last2", "avg_last3", "avg_all", "greedy", "pick")
 
 
-class EpochWeights:
-    """A TrainerCallback keeping a CPU copy of the weights at the end of every epoch."""
+def epoch_weights():
+    """A TrainerCallback keeping a CPU copy of the weights at the end of every epoch (in .states)."""
+    from transformers.trainer_callback import TrainerCallback
 
-    def __new__(cls):
-        from transformers.trainer_callback import TrainerCallback
+    class EpochWeights(TrainerCallback):
+        def __init__(self):
+            self.states: list[dict] = []
 
-        class _Keep(TrainerCallback):
-            def __init__(self):
-                self.states: list[dict] = []
-
-            def on_epoch_end(self, args, state, control, model=None, **kwargs):
-                self.states.append({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
-        return _Keep()
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+            self.states.append({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
+    return EpochWeights()
 
 
 def average(states: list[dict]) -> dict:
@@ -98,7 +97,7 @@ def run_cell(name: str, size: int, seed: int, workdir: Path) -> dict:
                       model=lc.base_model(), output=str(work / "run"), overwrite=True,
                       **{**lc.OVERRIDES, "early_stopping_patience": 0, "refit": False,
                          "ensemble": "none", "baseline": False})
-    keep = EpochWeights()
+    keep = epoch_weights()
     start = time.perf_counter()
     run = textclf.train(cfg, quiet=True, callbacks=[keep])
     seconds = time.perf_counter() - start
@@ -115,7 +114,6 @@ def run_cell(name: str, size: int, seed: int, workdir: Path) -> dict:
             logits[f"a{i + 1}-{j + 1}"], logits[f"b{i + 1}-{j + 1}"] = la, lb
             ranges[f"{i + 1}-{j + 1}"] = score(y_a, y_b, la, lb, pred.labels)
     np.savez_compressed(work / "logits.npz", y_a=np.asarray(y_a), y_b=np.asarray(y_b), **logits)
-    import shutil
     shutil.rmtree(work / "run", ignore_errors=True)
     return {"set": name, "size": size, "seed": seed, "settings": dict(lc.OVERRIDES), "epochs": n, "metric": pred.labels.primary_metric,
             "seconds": seconds, "ranges": {k: [round(a, 6), round(b, 6)] for k, (a, b) in ranges.items()}}

@@ -90,13 +90,21 @@ def fold_logit_offset(model, index: int, offset: float) -> bool:
     """Add `offset` to label `index`'s logit through the head's bias, so a tuned decision
     threshold is what argmax (and so plain `pipeline()` and ONNX) decides. False if the head has
     no bias to carry it (then the offset must be added at predict time)."""
+    offsets = np.zeros(model.config.num_labels)
+    offsets[index] = offset
+    return fold_logit_offsets(model, offsets)
+
+
+def fold_logit_offsets(model, offsets) -> bool:
+    """Add offsets[j] to label j's logit through the head's bias; False, changing nothing, if the
+    head has no bias to carry them (then they must be added at predict time)."""
     import torch
 
     layer = _head(model)
     if layer is None or layer.bias is None:
         return False
     with torch.no_grad():
-        layer.bias[index] += offset
+        layer.bias += torch.as_tensor(np.asarray(offsets), dtype=layer.bias.dtype, device=layer.bias.device)
     return True
 
 
@@ -112,12 +120,3 @@ POS_WEIGHT_TAKEN_BACK = 0.5
 def pos_weight_offsets(pos_weights: list[float], share: float = POS_WEIGHT_TAKEN_BACK) -> list[float]:
     """Per label, the offset added to its logit: -share x log(its positive weight)."""
     return [float(-share * np.log(w)) for w in pos_weights]
-
-
-def fold_logit_offsets(model, offsets: list[float]) -> bool:
-    """Add one offset per label to the head's bias (fold_logit_offset for every label); False,
-    changing nothing, if the head has no bias to carry them."""
-    layer = _head(model)
-    if layer is None or layer.bias is None:
-        return False
-    return all(fold_logit_offset(model, j, o) for j, o in enumerate(offsets))

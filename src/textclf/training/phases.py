@@ -297,11 +297,21 @@ def _logits(cfg, prep: TrainingData, model, split):
                           aggregate_how=cfg.aggregate, **prep.encoding)
 
 
+def shift_logits(model, offsets, *logits: np.ndarray) -> bool:
+    """Add per-label `offsets` to the model's logits (in the head's bias when it has one) and to
+    each of `logits` in place, so they stay what the model gives; whether the head carried them."""
+    from textclf.evaluation.calibration import fold_logit_offsets
+
+    shift = np.asarray(offsets, dtype=np.float64)
+    for z in logits:
+        z += shift.astype(z.dtype)
+    return fold_logit_offsets(model, shift)
+
+
 def _decision_threshold(model, labels, valid_logits, test_logits, y_valid) -> dict:
     """Binary tasks: tune the threshold on the positive probability on validation; where it
     beats 0.5 on held-out halves, shift the positive logit (in the head's bias when it has one)
     so argmax decides at that threshold. Shifts `valid_logits`/`test_logits` in place to match."""
-    from textclf.evaluation.calibration import fold_logit_offset
     from textclf.evaluation.metrics import softmax
     from textclf.evaluation.thresholds import threshold_offset, tune_binary_threshold
 
@@ -312,27 +322,29 @@ def _decision_threshold(model, labels, valid_logits, test_logits, y_valid) -> di
     if decision["applied"]:
         offset = threshold_offset(decision["threshold"])
         decision["logit_offset"] = offset
-        decision["folded_into_head"] = fold_logit_offset(model, pos, offset)
-        valid_logits[:, pos] += offset
-        test_logits[:, pos] += offset
+        decision["folded_into_head"] = shift_logits(model, _one_label(len(labels.names), pos, offset),
+                                                    valid_logits, test_logits)
     return decision
+
+
+def _one_label(n: int, index: int, offset: float) -> np.ndarray:
+    """Per-label offsets: `offset` for label `index`, 0 for the others."""
+    out = np.zeros(n)
+    out[index] = offset
+    return out
 
 
 def _take_back_pos_weights(model, weights, valid_logits, test_logits) -> dict | None:
     """Multi-label trained with positive weights: per-label logit offsets taking part of each
     weight back (calibration.pos_weight_offsets), folded into the head's bias where it has one;
     shifts `valid_logits`/`test_logits` in place to match. None without positive weights."""
-    from textclf.evaluation.calibration import (POS_WEIGHT_TAKEN_BACK, fold_logit_offsets,
-                                                pos_weight_offsets)
+    from textclf.evaluation.calibration import POS_WEIGHT_TAKEN_BACK, pos_weight_offsets
 
     if not weights:
         return None
     offsets = pos_weight_offsets(weights)
-    shift = np.asarray(offsets, dtype=valid_logits.dtype)
-    valid_logits += shift
-    test_logits += shift
     return {"offsets": offsets, "share": POS_WEIGHT_TAKEN_BACK,
-            "folded_into_head": fold_logit_offsets(model, offsets)}
+            "folded_into_head": shift_logits(model, offsets, valid_logits, test_logits)}
 
 
 def _offset_settings(record: dict | None) -> dict:

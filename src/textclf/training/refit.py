@@ -20,7 +20,7 @@ import numpy as np
 from textclf.config import REFIT_BELOW
 from textclf.training import distributed
 from textclf.training.phases import (CHECKPOINTS, Decided, Fitted, TrainingData, _logits, _new_model,
-                                     loss_weights, train_resumably)
+                                     loss_weights, shift_logits, train_resumably)
 
 FOLDER = "refit"   # <work>/checkpoints/refit
 DECIDED_ON = ("the first model's validation logits: temperature, multi-label offsets, thresholds, decision threshold and "
@@ -99,13 +99,24 @@ def refit(cfg, prep: TrainingData, fitted: Fitted | None, work: Path, say) -> Re
     return Refitted(trainer.model, epochs, rows, len(ds), seconds, summary.lines)
 
 
+def _offsets_after_temperature(decided: Decided, names) -> np.ndarray:
+    """Per label, what calibrate_and_decide added to the first model's logits after its
+    temperature: the multi-label offsets and the binary decision threshold's shift."""
+    out = np.zeros(len(names))
+    taken_back = decided.calibration.get("label_offsets")
+    if taken_back is not None:
+        out += np.asarray(taken_back["offsets"])
+    if decided.decision is not None and decided.decision["applied"]:
+        out[list(names).index(decided.decision["label"])] += decided.decision["logit_offset"]
+    return out
+
+
 def adopt(cfg, prep: TrainingData, fitted: Fitted, decided: Decided,
           refitted: Refitted | None) -> tuple[Fitted, Decided]:
     """The refit model with the first model's validation decisions folded into its head (as
     calibrate_and_decide folds them), its calibrated test logits, and its record for metrics;
     (fitted, decided) unchanged without a refit."""
-    from textclf.evaluation.calibration import (expected_calibration_error, fold_logit_offset,
-                                                fold_logit_offsets, fold_temperature)
+    from textclf.evaluation.calibration import expected_calibration_error, fold_temperature
     from textclf.evaluation.metrics import softmax
     from textclf.evaluation.thresholds import sigmoid
 
@@ -116,14 +127,7 @@ def adopt(cfg, prep: TrainingData, fitted: Fitted, decided: Decided,
     raw = _logits(cfg, prep, model, prep.split("test"))
     fold_temperature(model, t)
     test_logits = raw / t
-    offsets = decided.calibration.get("label_offsets")
-    if offsets is not None:   # multi-label: the first model's offsets, as its temperature
-        fold_logit_offsets(model, offsets["offsets"])
-        test_logits += np.asarray(offsets["offsets"], dtype=test_logits.dtype)
-    if decided.decision is not None and decided.decision["applied"]:
-        pos = labels.names.index(decided.decision["label"])
-        fold_logit_offset(model, pos, decided.decision["logit_offset"])
-        test_logits[:, pos] += decided.decision["logit_offset"]
+    shift_logits(model, _offsets_after_temperature(decided, labels.names), test_logits)
     probs = sigmoid if labels.multi_label else softmax
     calibration = {**decided.calibration,
                    "ece_test_before": expected_calibration_error(probs(raw), prep.y["test"], labels.multi_label),
