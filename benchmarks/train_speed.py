@@ -90,12 +90,12 @@ def main():
     import sklearn.linear_model  # noqa: F401
     import transformers.trainer  # noqa: F401
 
-    defaults = TrainConfig(data=DataConfig(train="x"))
-    lr, bs = defaults.learning_rate, args.batch_size or defaults.batch_size
     data = prepare(DataConfig(train=str(SMS), no_header=True, columns=["label", "text"]))
     rng = np.random.default_rng(0)
     tr = data.splits["train"]
     pick = sorted(rng.choice(len(tr.texts), size=min(args.train_rows, len(tr.texts)), replace=False))
+    defaults = TrainConfig(data=DataConfig(train="x")).for_training_rows(len(pick))
+    lr, bs = defaults.learning_rate, args.batch_size or defaults.batch_size
     train = ([tr.texts[i] for i in pick], [tr.labels[i] for i in pick])
     valid = (data.splits["validation"].texts, data.splits["validation"].labels)
     test = (data.splits["test"].texts, data.splits["test"].labels)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from textclf.config import REFIT_BELOW
+from textclf.config import LEARNING_RATE_ALL_WEIGHTS, LEARNING_RATE_FROZEN_EMBEDDINGS, SMALL_SET_BELOW
 from textclf.model_settings import DEFAULT_MAX_WINDOWS
 from textclf.errors import TextclfError
 
@@ -110,16 +110,20 @@ def train(
                                                                           "(see --min-steps)].")),
     min_steps: Optional[int] = typer.Option(None, "--min-steps",
                                             help=_with_default("Without --epochs: small sets train more epochs, so "
-                                                 "that training takes at least this many optimizer steps (0 = off).", "min_steps")),
+                                                 "that training takes at least this many optimizer steps; early stopping does not stop before them (0 = off).", "min_steps")),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help=_with_default("Examples per batch on each device.", "batch_size")),
     learning_rate: Optional[float] = typer.Option(None, "--lr", "--learning-rate",
-                                                  help=_with_default("", "learning_rate")),
+                                                  help=escape(f"[default: {LEARNING_RATE_ALL_WEIGHTS:g} when every weight "
+                                                              f"trains, {LEARNING_RATE_FROZEN_EMBEDDINGS:g} with the "
+                                                              "embeddings frozen]")),
     max_length: Optional[int] = typer.Option(None, "--max-length", help=_with_default("", "max_length")),
     class_weights: Optional[str] = typer.Option(None, "--class-weights", help=_with_default("auto|none|balanced|sqrt", "class_weights")),
     loss: Optional[str] = typer.Option(None, "--loss", help=_with_default("ce|focal", "loss")),
     label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing",
                                                     help=_with_default("Cross-entropy label smoothing, e.g. 0.1.", "label_smoothing")),
-    freeze: Optional[str] = typer.Option(None, "--freeze", help=_with_default("none|words|embeddings|base (words: the word embeddings only)", "freeze")),
+    freeze: Optional[str] = typer.Option(None, "--freeze", help=escape(
+        "auto|none|words|embeddings|base (words: the word embeddings only) [default: auto = none when "
+        f"the training split has fewer than {SMALL_SET_BELOW} rows, else embeddings]")),
     unfreeze_last: Optional[int] = typer.Option(None, "--unfreeze-last", help=_with_default("", "unfreeze_last")),
     no_length_grouping: bool = typer.Option(False, "--no-length-grouping"),
     long_text: Optional[str] = typer.Option(None, "--long-text",
@@ -137,7 +141,7 @@ def train(
     refit: Optional[bool] = typer.Option(None, "--refit/--no-refit",
                                          help=escape("Then train again on train + validation for the kept epoch count, "
                                                    "keeping validation's temperature and thresholds [default: when "
-                                                   f"the training split has fewer than {REFIT_BELOW} rows and the test "
+                                                   f"the training split has fewer than {SMALL_SET_BELOW} rows and the test "
                                                    "split is labelled].")),
     grad_accum: Optional[int] = typer.Option(None, "--grad-accum", help=_with_default("Gradient accumulation steps.", "grad_accum")),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",

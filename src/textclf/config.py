@@ -74,9 +74,14 @@ class DataConfig(BaseModel):
 
 
 DEFAULT_EPOCHS = 5
-# refit None (the default) refits training splits with fewer rows than this (test split labelled);
-# measured with nested validation at 250 and 1,000 training rows, see docs/experiments.md
-REFIT_BELOW = 2000
+# training splits with fewer rows than this are small sets: refit None (the default) refits them
+# (test split labelled), freeze "auto" trains every weight and learning_rate None is 5e-5; larger
+# sets keep the embeddings frozen at 1e-4 and do not refit. Measured with nested validation at
+# 250, 1,000 and 4,000 training rows, see docs/experiments.md
+SMALL_SET_BELOW = 2000
+# learning_rate None: the rate for every weight trained, or for frozen embeddings
+LEARNING_RATE_ALL_WEIGHTS = 5e-5
+LEARNING_RATE_FROZEN_EMBEDDINGS = 1e-4
 # DEFAULT_EPOCHS and min_steps 500 (epochs None) were measured the same way
 
 # settings that say how or where a run is carried out, not what it trains: they may change on --resume
@@ -91,10 +96,10 @@ class TrainConfig(BaseModel):
     model: str = "default"
     max_length: int = Field(128, ge=8, le=8192)
     epochs: float | None = Field(None, gt=0)  # None: DEFAULT_EPOCHS, or more where that is under min_steps steps
-    min_steps: int = Field(500, ge=0)         # epochs None: small sets train until this many optimizer steps
+    min_steps: int = Field(500, ge=0)         # epochs None: small sets train this many steps; early stopping waits for them
     batch_size: int = Field(8, ge=1)          # 8 / 16 / 32 measured on SMS + Mishra validation, see docs/experiments.md
     eval_batch_size: int = Field(64, ge=1)
-    learning_rate: float = Field(1e-4, gt=0)
+    learning_rate: float | None = Field(None, gt=0)   # None: 5e-5 when every weight trains, else 1e-4
     head_lr_scale: float = Field(1.0, gt=0)   # the new classification head learns at learning_rate x this
     weight_decay: float = 0.01
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
@@ -102,7 +107,7 @@ class TrainConfig(BaseModel):
     loss: Literal["ce", "focal"] = "ce"
     focal_gamma: float = 2.0
     label_smoothing: float = Field(0.0, ge=0, lt=1)   # cross-entropy only
-    freeze: Literal["none", "words", "embeddings", "base"] = "embeddings"   # beat "none" on SMS + Mishra validation, see docs/experiments.md
+    freeze: Literal["auto", "none", "words", "embeddings", "base"] = "auto"   # auto: none on small sets, else embeddings
     unfreeze_last: int = Field(0, ge=0)
     length_grouping: bool = True
     long_text: Literal["truncate", "chunk"] = "chunk"   # chosen on imdb_subset validation, see docs/experiments.md
@@ -119,7 +124,7 @@ class TrainConfig(BaseModel):
     tune_threshold: bool = True               # binary: a validation-tuned threshold, used only where it helps held-out data
     seed: int = 42
     restarts: int = Field(1, ge=1, le=100)   # train with seeds seed..seed+N-1 on one split, keep the best on validation
-    refit: bool | None = None                 # train again on train + validation for the kept epoch count; None: when train has < REFIT_BELOW rows
+    refit: bool | None = None                 # train again on train + validation for the kept epoch count; None: when train has < SMALL_SET_BELOW rows
     baseline: bool = True
     # combine the fine-tuned model with the TF-IDF model through a stacker fitted on validation:
     # auto = where it beat the model alone on held-out halves of validation and the model was not
@@ -151,6 +156,19 @@ class TrainConfig(BaseModel):
         """Settings that differ from `other` and would change what is trained (empty: none)."""
         mine, theirs = (c.model_dump(mode="json", exclude=RUN_CONTROL) for c in (self, other))
         return [k for k in mine if mine[k] != theirs.get(k)]
+
+    def for_training_rows(self, rows: int) -> "TrainConfig":
+        """This config with the size-dependent defaults settled for a training split of `rows`:
+        freeze "auto" trains every weight on small sets (< SMALL_SET_BELOW rows) and freezes the
+        embeddings on larger ones; learning_rate None follows what trains (5e-5 for every weight,
+        1e-4 with any part frozen)."""
+        freeze = self.freeze
+        if freeze == "auto":
+            freeze = "none" if rows < SMALL_SET_BELOW else "embeddings"
+        rate = self.learning_rate
+        if rate is None:
+            rate = LEARNING_RATE_ALL_WEIGHTS if freeze == "none" else LEARNING_RATE_FROZEN_EMBEDDINGS
+        return self.model_copy(update={"freeze": freeze, "learning_rate": rate})
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

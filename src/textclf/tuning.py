@@ -2,7 +2,7 @@
 on the per-epoch validation metric, the best trial is chosen on validation only. The first trial
 is the settings as given (the defaults unless --config changes them), so the search can only
 choose something that beat them on validation. The chosen settings are then trained once more as
-`train` would (refit on train + validation below REFIT_BELOW rows, the TF-IDF model and its
+`train` would (refit on train + validation below SMALL_SET_BELOW rows, the TF-IDF model and its
 ensemble where they help), and that final run is the only one that meets the test split.
 
 Layout of the output dir:

@@ -72,8 +72,12 @@ def test_help_shows_every_default_from_train_config():
     fields = TrainConfig.model_fields
     epochs = next(l for l in out.splitlines() if " --epochs " in l)
     assert "[default: 5, more for small sets (see --min-steps)]" in epochs, epochs   # epochs None
-    for flag, field in [("--min-steps", "min_steps"), ("--batch-size", "batch_size"), ("--lr", "learning_rate"),
-                        ("--max-length", "max_length"), ("--freeze", "freeze"),
+    rate = next(l for l in out.splitlines() if " --lr " in l or " --lr," in l)
+    assert "[default: 5e-05 when every weight trains, 0.0001 with the embeddings frozen]" in rate, rate
+    freeze = next(l for l in out.splitlines() if " --freeze " in l)
+    assert "[default: auto = none when the training split has fewer than 2000 rows, else embeddings]" in freeze
+    for flag, field in [("--min-steps", "min_steps"), ("--batch-size", "batch_size"),
+                        ("--max-length", "max_length"),
                         ("--patience", "early_stopping_patience"), ("--save-minutes", "save_minutes"),
                         ("--grad-accum", "grad_accum"), ("--seed", "seed"), ("--long-text", "long_text")]:
         line = next(l for l in out.splitlines() if f" {flag} " in l or f" {flag}," in l)

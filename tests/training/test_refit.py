@@ -270,7 +270,7 @@ def test_refit_without_a_labelled_test_split_is_refused(tiny_model_dir, tmp_path
 def test_by_default_only_small_training_splits_with_a_labelled_test_split_refit():
     from types import SimpleNamespace
 
-    from textclf.config import REFIT_BELOW, DataConfig, TrainConfig
+    from textclf.config import SMALL_SET_BELOW, DataConfig, TrainConfig
     from textclf.training.refit import wants_refit
 
     def data(rows, labelled_test=True):
@@ -278,6 +278,6 @@ def test_by_default_only_small_training_splits_with_a_labelled_test_split_refit(
                                test_is_validation=not labelled_test)
 
     auto, on, off = (TrainConfig(data=DataConfig(train="x.csv"), refit=r) for r in (None, True, False))
-    assert wants_refit(auto, data(REFIT_BELOW - 1)) and not wants_refit(auto, data(REFIT_BELOW))
+    assert wants_refit(auto, data(SMALL_SET_BELOW - 1)) and not wants_refit(auto, data(SMALL_SET_BELOW))
     assert not wants_refit(auto, data(10, labelled_test=False))     # validation stands in for test
-    assert wants_refit(on, data(REFIT_BELOW * 10)) and not wants_refit(off, data(10))
+    assert wants_refit(on, data(SMALL_SET_BELOW * 10)) and not wants_refit(off, data(10))

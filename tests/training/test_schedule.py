@@ -63,3 +63,69 @@ def test_a_small_run_trains_the_scheduled_epochs(tiny_model_dir, tmp_path):
     per_epoch = math.ceil(t["train_rows"] / 8)
     assert 5 * per_epoch < 60                          # so the epochs were raised
     assert t["epochs_run"] == math.ceil(60 / per_epoch) == len(t["epochs"])
+
+
+def test_small_sets_train_every_weight_at_5e_5_and_larger_ones_freeze_the_embeddings_at_1e_4():
+    from textclf.config import SMALL_SET_BELOW
+
+    def settled(rows, **kw):
+        cfg = _cfg(**kw).for_training_rows(rows)
+        return cfg.freeze, cfg.learning_rate
+
+    assert _cfg().freeze == "auto" and _cfg().learning_rate is None        # what a run saves
+    assert settled(SMALL_SET_BELOW - 1) == ("none", 5e-5)
+    assert settled(SMALL_SET_BELOW) == ("embeddings", 1e-4)
+    assert settled(250, freeze="embeddings") == ("embeddings", 1e-4)       # the rate follows the freeze
+    assert settled(10_000, freeze="none") == ("none", 5e-5)
+    assert settled(250, freeze="words") == ("words", 1e-4)
+    assert settled(250, learning_rate=3e-4) == ("none", 3e-4)              # as set
+    assert settled(10_000, freeze="base", learning_rate=1e-3) == ("base", 1e-3)
+
+
+def _evaluations(callback, scores, steps_per_epoch):
+    """Feed validation scores to an early-stopping callback, one evaluation an epoch; the epochs
+    trained when it asked to stop (all of them if it did not)."""
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    args = TrainingArguments(output_dir="unused", metric_for_best_model="f1", greater_is_better=True,
+                             report_to="none")
+    state, control = TrainerState(), TrainerControl()
+    for epoch, score in enumerate(scores, start=1):
+        state.global_step = epoch * steps_per_epoch
+        callback.on_evaluate(args, state, control, {"eval_f1": score})
+        if state.best_metric is None or score > state.best_metric:   # what the Trainer records
+            state.best_metric = score
+        if control.should_training_stop:
+            return epoch
+    return len(scores)
+
+
+def test_early_stopping_waits_for_min_steps_then_counts_the_evaluations_before_them():
+    from textclf.training.callbacks import EarlyStopping
+
+    falling = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
+    assert _evaluations(EarlyStopping(2), falling, steps_per_epoch=32) == 3               # the Trainer's rule
+    assert _evaluations(EarlyStopping(2, min_steps=500), falling, steps_per_epoch=32) == 8  # never reached
+    assert _evaluations(EarlyStopping(2, min_steps=100), falling, steps_per_epoch=32) == 4  # first at >= 100
+    rising = [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert _evaluations(EarlyStopping(2, min_steps=100), rising, steps_per_epoch=32) == 5   # improving: on
+    saved = EarlyStopping(2, min_steps=100).state()   # what a resumed run rebuilds it from
+    again = EarlyStopping(**saved["args"])
+    assert (again.early_stopping_patience, again.min_steps) == (2, 100)
+
+
+def test_a_small_set_with_unset_epochs_trains_to_min_steps_before_stopping_early(tiny_model_dir, tmp_path):
+    """Validation that never improves (a learning rate of 1e-9) stops the Trainer after patience + 1
+    epochs when the epochs are set; with them unset, early stopping waits for min_steps."""
+    from conftest import train_tiny_sms
+
+    settings = dict(early_stopping_patience=1, learning_rate=1e-9)
+    (tmp_path / "set").mkdir(), (tmp_path / "unset").mkdir()
+    run, _ = train_tiny_sms(tiny_model_dir, tmp_path / "set", epochs=5, min_steps=500, **settings)
+    t = run.metrics["training"]
+    assert t["epochs_run"] == 2                                # stopped after one epoch without gain
+    assert (t["freeze"], t["learning_rate"]) == ("none", 1e-9)   # settled and recorded
+    per_epoch = math.ceil(t["train_rows"] / 8)
+    run, _ = train_tiny_sms(tiny_model_dir, tmp_path / "unset", epochs=None, min_steps=2 * per_epoch + 1,
+                            **settings)
+    assert run.metrics["training"]["epochs_run"] == 3          # the first evaluation past min_steps

@@ -109,10 +109,12 @@ def _hyperparameters(run: RunFiles) -> str:
             "warmup_ratio", "class_weights", "loss", "label_smoothing", "freeze", "unfreeze_last",
             "long_text", "max_windows", "seed", "restarts", "refit")
     base = (run.environment or {}).get("base_model", {})
-    rows = [[k, "auto" if run.config[k] is None else run.config[k]] for k in keep if k in run.config]
+    t = run.metrics.get("training", {})
+    settled = {k: t[k] for k in ("freeze", "learning_rate") if k in t}   # what auto/None became
+    rows = [[k, settled.get(k, "auto" if run.config[k] is None else run.config[k])]
+            for k in keep if k in run.config]
     if rows and rows[0][0] == "model":   # a hub id, or the base's directory name (no local paths)
         rows[0][1] = base.get("hub_id") or Path(str(run.config["model"])).name
-    t = run.metrics.get("training", {})
     if t:
         rows.append(["epochs run (kept epoch)", f"{t.get('epochs_run', 0):g} ({t.get('best_epoch')})"])
         rows.append(["training time", f"{t.get('seconds', 0):.0f} s"])

@@ -1,9 +1,37 @@
-"""Trainer callbacks: a quiet progress bar and a one-line summary per epoch."""
+"""Trainer callbacks: early stopping after a least number of steps, a quiet progress bar and a
+one-line summary per epoch."""
 from __future__ import annotations
 
 import time
 
-from transformers.trainer_callback import ProgressCallback, TrainerCallback
+from transformers.trainer_callback import EarlyStoppingCallback, ProgressCallback, TrainerCallback
+
+
+class EarlyStopping(EarlyStoppingCallback):
+    """The Trainer's early stopping, which does not stop training before `min_steps` optimizer
+    steps: on a small training set an epoch is a few dozen steps and validation a few dozen rows,
+    so two noisy evaluations would otherwise end a run before its learning rate has peaked. The
+    evaluations before `min_steps` still count towards the patience."""
+
+    def __init__(self, early_stopping_patience: int = 1, early_stopping_threshold: float | None = 0.0,
+                 min_steps: int = 0):
+        super().__init__(early_stopping_patience, early_stopping_threshold)
+        self.min_steps = min_steps
+
+    def on_evaluate(self, args, state, control, metrics, **kwargs):
+        name = args.metric_for_best_model
+        value = metrics.get(name if name.startswith("eval_") else f"eval_{name}")
+        if value is None:
+            return
+        self.check_metric_value(args, state, control, value)
+        if self.early_stopping_patience_counter >= self.early_stopping_patience \
+                and state.global_step >= self.min_steps:
+            control.should_training_stop = True
+
+    def state(self) -> dict:
+        saved = super().state()
+        saved["args"]["min_steps"] = self.min_steps
+        return saved
 
 
 class QuietProgress(ProgressCallback):

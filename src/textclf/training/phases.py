@@ -190,8 +190,10 @@ def _finish_restart(work: Path, book: dict, k: int, record: dict, model, better:
     shutil.rmtree(work / CHECKPOINTS / f"restart-{k}", ignore_errors=True)
 
 
-def _fit_one(cfg, prep: TrainingData, model, work: Path, k: int, seed: int, say, callbacks):
-    """Train restart k to its end (from its last complete checkpoint, if any): (trainer, seconds)."""
+def _fit_one(cfg, prep: TrainingData, model, work: Path, k: int, seed: int, say, callbacks,
+             stop_after_steps: int = 0):
+    """Train restart k to its end (from its last complete checkpoint, if any), early stopping not
+    before `stop_after_steps` steps: (trainer, seconds)."""
     from textclf.training.trainer import build_trainer, doc_metric
 
     folder = work / CHECKPOINTS / f"restart-{k}"
@@ -200,7 +202,7 @@ def _fit_one(cfg, prep: TrainingData, model, work: Path, k: int, seed: int, say,
         cfg.model_copy(update={"seed": seed}), model, prep.tokenizer, prep.train_ds, prep.valid_ds,
         labels, str(folder), prep.weights,
         doc_metric(labels, prep.y["validation"], prep.valid_doc, cfg.aggregate),
-        strata=prep.strata, print_fn=say, callbacks=callbacks)
+        strata=prep.strata, print_fn=say, callbacks=callbacks, stop_after_steps=stop_after_steps)
     return trainer, train_resumably(trainer, folder, say)
 
 
@@ -235,6 +237,7 @@ def fit(cfg, prep: TrainingData, work: Path, say, callbacks=None) -> Fitted | No
     if cfg.epochs is None and epochs != DEFAULT_EPOCHS:
         say(f"small training set: up to {epochs:g} epochs, so that training takes at least "
             f"{cfg.min_steps} steps (--min-steps; --epochs sets them)")
+    stop_after = cfg.min_steps if cfg.epochs is None else 0   # set epochs: early stopping as set
     cfg = cfg.model_copy(update={"epochs": epochs})
     book = distributed.broadcast(runs.read_json(work / RESTARTS) if (work / RESTARTS).exists()
                                  else {"done": [], "kept": None})
@@ -253,7 +256,7 @@ def fit(cfg, prep: TrainingData, work: Path, say, callbacks=None) -> Fitted | No
                     f"{len(prep.split('train').texts)} texts")
         if cfg.restarts > 1:
             say(f"restart {k + 1}/{cfg.restarts} (seed {seed})")
-        trainer, seconds = _fit_one(cfg, prep, model, work, k, seed, say, callbacks)
+        trainer, seconds = _fit_one(cfg, prep, model, work, k, seed, say, callbacks, stop_after)
         state = trainer.state
         summary = next(c for c in trainer.callback_handler.callbacks if hasattr(c, "lines"))
         record = {"seed": seed, "best_valid": state.best_metric,
@@ -487,7 +490,8 @@ def score_test(cfg, prep: TrainingData, fitted: Fitted, decided: Decided, base: 
                            "best_epoch": fitted.best_epoch, "best_valid": fitted.best_valid,
                            "seed": fitted.seed, "train_rows": len(tr.texts),
                            "train_windows": len(prep.train_ds), "epochs": fitted.epoch_lines,
-                           "batch_size": effective_batch(cfg)}
+                           "batch_size": effective_batch(cfg), "freeze": cfg.freeze,
+                           "learning_rate": cfg.learning_rate}
     if cfg.restarts > 1:
         metrics["training"]["restarts"] = fitted.restarts
     if fitted.refit is not None:

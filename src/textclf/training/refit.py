@@ -1,4 +1,4 @@
-"""The `refit` phase (TrainConfig.refit; by default for training splits under REFIT_BELOW rows): after `fit` has chosen the epoch count on validation,
+"""The `refit` phase (TrainConfig.refit; by default for training splits under SMALL_SET_BELOW rows): after `fit` has chosen the epoch count on validation,
 train a fresh model from the same initialisation on train + validation together for that many
 epochs, with no evaluation and no early stopping, and keep its last epoch. The decisions taken on
 validation by the first model (temperature, binary decision offset, multi-label thresholds) are
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textclf.config import REFIT_BELOW
+from textclf.config import SMALL_SET_BELOW
 from textclf.training import distributed
 from textclf.training.phases import (CHECKPOINTS, Decided, Fitted, TrainingData, _logits, _new_model,
                                      loss_weights, shift_logits, train_resumably)
@@ -40,11 +40,11 @@ class Refitted:
 
 def wants_refit(cfg, data) -> bool:
     """Whether this run refits: as set, or (refit None) when the training split has fewer than
-    REFIT_BELOW rows, where validation holds a large share of the labels, and the test split is
+    SMALL_SET_BELOW rows, where validation holds a large share of the labels, and the test split is
     labelled (a refit trains on validation, which then cannot stand in for test)."""
     if cfg.refit is not None:
         return cfg.refit
-    return len(data.splits["train"].texts) < REFIT_BELOW and not data.test_is_validation
+    return len(data.splits["train"].texts) < SMALL_SET_BELOW and not data.test_is_validation
 
 
 def refit_epochs(fitted: Fitted) -> int:

@@ -9,14 +9,14 @@ import sys
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
+from transformers import DataCollatorWithPadding, Trainer
 from transformers.trainer_callback import ProgressCallback
 
 from textclf.data.features import Features, aggregate
 from textclf.evaluation.metrics import primary_score
 from textclf.evaluation.thresholds import apply_thresholds, sigmoid, tune_thresholds
 from textclf.training.arguments import training_arguments
-from textclf.training.callbacks import EpochSummary, QuietProgress
+from textclf.training.callbacks import EarlyStopping, EpochSummary, QuietProgress
 from textclf.training.checkpoints import Checkpoints
 from textclf.training.losses import classification_loss
 from textclf.training.sampler import DistributedMixedLengthBatches, MixedLengthSampler
@@ -160,16 +160,16 @@ def doc_metric(labels, valid_targets, valid_doc: list[int], aggregate_how: str =
 
 def build_trainer(cfg, model, tokenizer, train_ds, valid_ds, labels, output_dir: str,
                   class_weight, compute_metrics, strata=None, print_fn=print,
-                  callbacks=None) -> tuple[ClassifierTrainer, EpochSummary]:
-    """The Trainer for one fit; `callbacks` are added to textclf's own (early stopping,
-    checkpoints, progress). `valid_ds` None: no evaluation and no early stopping, the model of
-    the last epoch is the result."""
+                  callbacks=None, stop_after_steps: int = 0) -> tuple[ClassifierTrainer, EpochSummary]:
+    """The Trainer for one fit; `callbacks` are added to textclf's own (early stopping, which
+    does not stop before `stop_after_steps` optimizer steps, checkpoints, progress). `valid_ds`
+    None: no evaluation and no early stopping, the model of the last epoch is the result."""
     metric = labels.primary_metric
     evaluate = valid_ds is not None
     args = training_arguments(cfg, output_dir, metric, evaluate=evaluate, n_examples=len(train_ds))
     own = []
     if cfg.early_stopping_patience and evaluate:
-        own.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+        own.append(EarlyStopping(cfg.early_stopping_patience, min_steps=stop_after_steps))
     summary = EpochSummary(metric if evaluate else None, len(train_ds), print_fn=print_fn)
     trainer = ClassifierTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=valid_ds,
