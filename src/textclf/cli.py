@@ -123,7 +123,7 @@ def train(
                                                     help=_with_default("Cross-entropy label smoothing, e.g. 0.1.", "label_smoothing")),
     freeze: Optional[str] = typer.Option(None, "--freeze", help=escape(
         "auto|none|words|embeddings|base (words: the word embeddings only) [default: auto = none when "
-        f"the training split has fewer than {SMALL_SET_BELOW} rows, else embeddings]")),
+        f"the training split has fewer than {SMALL_SET_BELOW} rows and one label per text, else embeddings]")),
     unfreeze_last: Optional[int] = typer.Option(None, "--unfreeze-last", help=_with_default("", "unfreeze_last")),
     no_length_grouping: bool = typer.Option(False, "--no-length-grouping"),
     long_text: Optional[str] = typer.Option(None, "--long-text",

@@ -75,9 +75,9 @@ class DataConfig(BaseModel):
 
 DEFAULT_EPOCHS = 5
 # training splits with fewer rows than this are small sets: refit None (the default) refits them
-# (test split labelled), freeze "auto" trains every weight and learning_rate None is 5e-5; larger
-# sets keep the embeddings frozen at 1e-4 and do not refit. Measured with nested validation at
-# 250, 1,000 and 4,000 training rows, see docs/experiments.md
+# (test split labelled), and freeze "auto" trains every weight at learning_rate None = 5e-5 unless
+# the task is multi-label; other runs keep the embeddings frozen at 1e-4, and larger sets do not
+# refit. Measured with nested validation at 250, 1,000 and 4,000 training rows, see docs/experiments.md
 SMALL_SET_BELOW = 2000
 # learning_rate None: the rate for every weight trained, or for frozen embeddings
 LEARNING_RATE_ALL_WEIGHTS = 5e-5
@@ -107,7 +107,7 @@ class TrainConfig(BaseModel):
     loss: Literal["ce", "focal"] = "ce"
     focal_gamma: float = 2.0
     label_smoothing: float = Field(0.0, ge=0, lt=1)   # cross-entropy only
-    freeze: Literal["auto", "none", "words", "embeddings", "base"] = "auto"   # auto: none on small sets, else embeddings
+    freeze: Literal["auto", "none", "words", "embeddings", "base"] = "auto"   # auto: none on small single-label sets, else embeddings
     unfreeze_last: int = Field(0, ge=0)
     length_grouping: bool = True
     long_text: Literal["truncate", "chunk"] = "chunk"   # chosen on imdb_subset validation, see docs/experiments.md
@@ -157,14 +157,14 @@ class TrainConfig(BaseModel):
         mine, theirs = (c.model_dump(mode="json", exclude=RUN_CONTROL) for c in (self, other))
         return [k for k in mine if mine[k] != theirs.get(k)]
 
-    def for_training_rows(self, rows: int) -> "TrainConfig":
+    def for_training_rows(self, rows: int, multi_label: bool = False) -> "TrainConfig":
         """This config with the size-dependent defaults settled for a training split of `rows`:
-        freeze "auto" trains every weight on small sets (< SMALL_SET_BELOW rows) and freezes the
-        embeddings on larger ones; learning_rate None follows what trains (5e-5 for every weight,
-        1e-4 with any part frozen)."""
+        freeze "auto" trains every weight on small single-label sets (< SMALL_SET_BELOW rows) and
+        freezes the embeddings on larger ones and on multi-label tasks; learning_rate None follows
+        what trains (5e-5 for every weight, 1e-4 with any part frozen)."""
         freeze = self.freeze
         if freeze == "auto":
-            freeze = "none" if rows < SMALL_SET_BELOW else "embeddings"
+            freeze = "none" if rows < SMALL_SET_BELOW and not multi_label else "embeddings"
         rate = self.learning_rate
         if rate is None:
             rate = LEARNING_RATE_ALL_WEIGHTS if freeze == "none" else LEARNING_RATE_FROZEN_EMBEDDINGS

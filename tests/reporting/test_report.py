@@ -154,8 +154,10 @@ def test_model_card_metadata_parses_and_matches_metrics_json(which, request):
         assert heading in card.content
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert "baseline" in metrics and "| metric | textclf | TF-IDF + LR |" in card.content
-    # freeze auto became "none" on this small set; the card shows what trained, not "auto"
-    assert metrics["training"]["freeze"] == "none" and "| freeze | none |" in card.content
+    # freeze auto became "none" on this small single-label set, "embeddings" on the multi-label
+    # one; the card shows what trained, not "auto"
+    frozen = "embeddings" if m["task"] == "multilabel" else "none"
+    assert metrics["training"]["freeze"] == frozen and f"| freeze | {frozen} |" in card.content
     assert f"| learning_rate | {metrics['training']['learning_rate']} |" in card.content
 
 

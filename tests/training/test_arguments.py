@@ -75,7 +75,7 @@ def test_help_shows_every_default_from_train_config():
     rate = next(l for l in out.splitlines() if " --lr " in l or " --lr," in l)
     assert "[default: 5e-05 when every weight trains, 0.0001 with the embeddings frozen]" in rate, rate
     freeze = next(l for l in out.splitlines() if " --freeze " in l)
-    assert "[default: auto = none when the training split has fewer than 2000 rows, else embeddings]" in freeze
+    assert "[default: auto = none when the training split has fewer than 2000 rows and one label per text, else embeddings]" in freeze
     for flag, field in [("--min-steps", "min_steps"), ("--batch-size", "batch_size"),
                         ("--max-length", "max_length"),
                         ("--patience", "early_stopping_patience"), ("--save-minutes", "save_minutes"),

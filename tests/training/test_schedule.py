@@ -75,6 +75,7 @@ def test_small_sets_train_every_weight_at_5e_5_and_larger_ones_freeze_the_embedd
     assert _cfg().freeze == "auto" and _cfg().learning_rate is None        # what a run saves
     assert settled(SMALL_SET_BELOW - 1) == ("none", 5e-5)
     assert settled(SMALL_SET_BELOW) == ("embeddings", 1e-4)
+    assert _cfg().for_training_rows(250, multi_label=True).freeze == "embeddings"   # multi-label: frozen
     assert settled(250, freeze="embeddings") == ("embeddings", 1e-4)       # the rate follows the freeze
     assert settled(10_000, freeze="none") == ("none", 5e-5)
     assert settled(250, freeze="words") == ("words", 1e-4)
