@@ -10,7 +10,7 @@ from textclf.errors import TextclfError
 
 optuna = pytest.importorskip("optuna")
 
-SPACE = {"learning_rate": {"low": 1e-4, "high": 1e-3, "log": True}, "epochs": [1, 2],
+SPACE = {"learning_rate": {"low": 2e-5, "high": 1e-3, "log": True}, "epochs": [1, 2],
          "batch_size": [8, 16], "freeze": ["none", "embeddings"], "class_weights": ["auto", "none"],
          "max_length": [16, 32], "warmup_ratio": {"low": 0.0, "high": 0.2}}
 
@@ -39,7 +39,7 @@ def test_every_trial_is_a_run_and_recorded(tuned):
     for _, row in table.iterrows():
         assert row["run"] == f"trials/trial-{row['trial']:03d}"
         assert (out / row["run"] / "model" / "config.json").exists()
-        assert row["epochs"] in (1, 2) and 1e-4 <= row["learning_rate"] <= 1e-3
+        assert row["epochs"] in (1, 2) and 2e-5 <= row["learning_rate"] <= 1e-3
     md = (out / "trials.md").read_text()
     assert md.count("\n") == 2 + 3 and "best_valid" in md
 
@@ -58,9 +58,10 @@ def test_chosen_trial_is_the_best_on_validation(tuned):
 def test_the_first_trial_is_the_settings_as_given(tuned):
     table = pd.read_csv(tuned[1] / "trials.csv")
     first = table[table["trial"] == 0].iloc[0]
-    # the config's own values where the space holds them
-    assert (first["freeze"], first["class_weights"], first["batch_size"]) == ("embeddings", "auto", 8)
-    assert first["learning_rate"] == pytest.approx(1e-4) and first["warmup_ratio"] == pytest.approx(0.1)
+    # the config's own values where the space holds them, "auto" and an unset learning rate
+    # settled for the training rows as train settles them (a small single-label set: every weight)
+    assert (first["freeze"], first["class_weights"], first["batch_size"]) == ("none", "auto", 8)
+    assert first["learning_rate"] == pytest.approx(5e-5) and first["warmup_ratio"] == pytest.approx(0.1)
 
 
 def test_only_the_final_run_meets_the_test_split(tuned):

@@ -80,7 +80,8 @@ def load_space(path: str | Path | None) -> dict:
 
 def given_settings(cfg: TrainConfig, space: dict) -> dict:
     """The searched settings as `cfg` has them, for the first trial; a value a range or list
-    cannot hold is left to the sampler."""
+    cannot hold is left to the sampler. Pass `cfg` settled for the training rows
+    (`TrainConfig.for_training_rows`), so the first trial is what `train` would run."""
     out = {}
     for key, spec in space.items():
         value = getattr(cfg, key)
@@ -315,7 +316,8 @@ def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: 
         f"{len(data.splits['validation'].texts)} validation texts; chosen on validation {search.metric}")
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
-    study.enqueue_trial(given_settings(cfg, space))
+    settled = cfg.for_training_rows(len(data.splits["train"].texts), data.labels.multi_label)
+    study.enqueue_trial(given_settings(settled, space))
     study.optimize(search.run_trial, n_trials=trials, timeout=timeout, catch=(TextclfError,))
     best = choose(search.rows)
     if best is None:
