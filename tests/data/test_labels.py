@@ -11,6 +11,17 @@ def test_names_sorted_naturally_and_minority_is_positive():
     assert LabelSpace.from_values(["10", "2", "1", "2"]).names == ("1", "2", "10")
 
 
+def test_balanced_binary_takes_the_positive_class_from_its_names():
+    # 697 against 703: the minority rule would call "negative" the positive class
+    space = LabelSpace.from_values(["negative"] * 697 + ["positive"] * 703)
+    assert space.positive == "positive" and space.primary_metric == "macro_f1"
+    assert LabelSpace.from_values(["phishing"] * 10 + ["legitimate"] * 9).positive == "phishing"
+    assert LabelSpace.from_values(["1"] * 10 + ["0"] * 9).positive == "1"
+    assert LabelSpace.from_values(["fresh"] * 10 + ["rotten"] * 9).positive == "rotten"   # minority
+    # imbalanced data keeps the minority rule, whatever the names
+    assert LabelSpace.from_values(["positive"] * 10 + ["negative"] * 3).positive == "negative"
+
+
 def test_multiclass_uses_macro_f1_and_no_positive():
     space = LabelSpace.from_values(["a", "b", "c", "a"])
     assert space.task == "multiclass" and space.positive is None
@@ -48,9 +59,9 @@ def test_positive_label_must_exist():
 def test_balanced_binary_chooses_checkpoints_by_macro_f1():
     imbalanced = LabelSpace.from_values(["ham"] * 80 + ["spam"] * 20)
     assert imbalanced.positive == "spam" and imbalanced.primary_metric == "f1_positive"
-    balanced = LabelSpace.from_values(["yes"] * 52 + ["no"] * 48)
-    # an all-"no" model would score F1(no) 0.65 here; macro-F1 cannot be gamed that way
-    assert balanced.positive == "no" and balanced.primary_metric == "macro_f1"
+    balanced = LabelSpace.from_values(["cat"] * 52 + ["dog"] * 48)
+    # an all-"dog" model would score F1(dog) 0.65 here; macro-F1 cannot be gamed that way
+    assert balanced.positive == "dog" and balanced.primary_metric == "macro_f1"
     chosen = LabelSpace.from_values(["yes"] * 52 + ["no"] * 48, positive="yes")
     assert chosen.primary_metric == "f1_positive"       # the user said which class matters
     assert LabelSpace.from_values(list("aabbcc")).primary_metric == "macro_f1"

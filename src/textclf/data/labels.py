@@ -61,6 +61,23 @@ def is_balanced(counts) -> bool:
     return max(counts) <= BALANCED_RATIO * min(counts)
 
 
+# names that say which side of a balanced binary task is the "positive" one
+NEGATIVE_NAMES = frozenset({"0", "false", "no", "negative", "neg", "ham", "legitimate", "benign",
+                            "safe", "normal", "not_entailment"})
+POSITIVE_NAMES = frozenset({"1", "true", "yes", "positive", "pos"})
+
+
+def named_positive(names) -> str | None:
+    """The class a two-class task's names call positive (1 of 0/1, positive of negative/positive,
+    phishing of legitimate/phishing), or None when the names do not say."""
+    lowered = [n.strip().lower() for n in names]
+    for marked, pick_other in ((NEGATIVE_NAMES, True), (POSITIVE_NAMES, False)):
+        hits = [i for i, n in enumerate(lowered) if n in marked]
+        if len(hits) == 1:
+            return names[1 - hits[0]] if pick_other else names[hits[0]]
+    return None
+
+
 def _sort_key(name: str):
     try:
         return (0, float(name), name)
@@ -155,8 +172,11 @@ class LabelSpace:
             if positive is None:   # the minority class is the one people care about
                 positive = min(names, key=lambda n: (counts[n], _sort_key(n)))
                 if is_balanced(counts.values()):
-                    # no minority: one class's F1 would prefer a model that predicts only that
-                    # class (F1 0.67 on a 50/50 split), so choose checkpoints by macro-F1
+                    # no minority worth the name (697 against 703 reviews), so the names say
+                    # which class the report calls positive; one class's F1 would prefer a model
+                    # that predicts only that class (F1 0.67 on a 50/50 split), so checkpoints
+                    # are chosen by macro-F1
+                    positive = named_positive(names) or positive
                     primary = "macro_f1"
             elif positive not in names:
                 raise DataError(f"--positive-label {positive!r} is not a label; labels are: {', '.join(names)}.")
