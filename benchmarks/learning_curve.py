@@ -16,6 +16,9 @@ Methods (all with the packaged all-MiniLM-L6-v2 where a transformer is used):
               pairs of each kind per text (num_iterations=20, SetFit's few-shot setting; see
               SETFIT_ITERATIONS), then its logistic-regression head; text pairs are joined with
               " [SEP] ". Needs `pip install setfit` (not a textclf dependency).
+  tune        `textclf tune` (LC_TUNE_TRIALS trials, default 8; run only when named in --methods):
+              the final run's test score, the trial chosen, and where the settings as given were
+              kept over a trial that led on validation, what that trial's settings score
 
 Every cell (set, size, seed, method) is appended to RESULTS (JSON lines) as it finishes and is
 skipped when the script is started again, so an interrupted run keeps what it did.
@@ -29,7 +32,7 @@ Usage (heavy: hours for the full grid; run under the shared lock):
 half is scored. --textclf-set runs textclf with a changed setting, recorded as its own method.
 Environment: LC_MODEL (another base model, e.g. a tiny one to try the script),
 LC_SETFIT_MAX_STEPS (cap SetFit's contrastive steps), LC_SETFIT_ITERATIONS (0: SetFit's own default),
-LC_KEEP_RUNS (a dir where every textclf run is kept, model included).
+LC_KEEP_RUNS (a dir where every textclf run is kept, model included), LC_TUNE_TRIALS.
 """
 from __future__ import annotations
 
@@ -56,6 +59,7 @@ NESTED = False           # --nested: the test rows are never read
 OVERRIDES: dict = {}     # TrainConfig settings changed for a variant (--textclf-set)
 TEXTCLF = "textclf"      # the method name textclf's rows get: "textclf[key=value,...]" for a variant
 KEEP_RUNS = os.environ.get("LC_KEEP_RUNS")   # a dir: keep every textclf run (model included) there
+TUNE_TRIALS = int(os.environ.get("LC_TUNE_TRIALS", "8"))   # the tune method's trials
 SETFIT_MAX_STEPS = int(os.environ.get("LC_SETFIT_MAX_STEPS", "-1"))   # -1: no cap
 # SetFit's few-shot recipe: 20 pairs of each kind per text, 1 epoch. 0: SetFit 1.x's default
 # "oversampling", which pairs every text with every other (about 3,100 steps of 16 pairs at 250
@@ -142,9 +146,8 @@ def base_model() -> str:
     return os.environ.get("LC_MODEL") or str(default_model_dir())
 
 
-def run_textclf(train, valid, test, multi, names, work: Path) -> dict:
-    """textclf at its defaults; its run also holds the TF-IDF baseline on the same splits."""
-    import textclf
+def textclf_config(train, valid, test, multi, names, work: Path):
+    """The splits written to `work` and a TrainConfig at the defaults (plus OVERRIDES) reading them."""
     from textclf.config import DataConfig, TrainConfig
 
     for part, df in (("train", train), ("valid", valid), ("test", test)):
@@ -158,6 +161,14 @@ def run_textclf(train, valid, test, multi, names, work: Path) -> dict:
     cfg = TrainConfig(data=DataConfig(train=str(work / "train.csv"), valid=str(work / "valid.csv"),
                                       test=str(work / "test.csv"), text_col="text", **extra),
                       model=base_model(), output=str(work / "run"), overwrite=True, **OVERRIDES)
+    return cfg
+
+
+def run_textclf(train, valid, test, multi, names, work: Path) -> dict:
+    """textclf at its defaults; its run also holds the TF-IDF baseline on the same splits."""
+    import textclf
+
+    cfg = textclf_config(train, valid, test, multi, names, work)
     start = time.perf_counter()
     run = textclf.train(cfg, quiet=True)
     seconds = time.perf_counter() - start
@@ -178,6 +189,51 @@ def run_textclf(train, valid, test, multi, names, work: Path) -> dict:
         out["tfidf"] = {"primary": m["baseline"]["primary"], "metric": m["baseline"]["primary_metric"],
                         "seconds": m["baseline"]["seconds"]}
     return out
+
+
+def run_tune(train, valid, test, multi, names, work: Path) -> dict:
+    """`textclf tune` with TUNE_TRIALS trials on the same splits: validation chooses, the final run
+    meets test. Where the rule kept the settings as given over a trial that led on validation,
+    that trial's settings are trained the same way and scored too (single-label), so the row
+    shows what choosing the best on validation would have scored."""
+    from textclf.tuning import tune
+
+    cfg = textclf_config(train, valid, test, multi, names, work)
+    start = time.perf_counter()
+    result = tune(cfg, trials=TUNE_TRIALS, output=work / "tune", quiet=True)
+    compared = result["compared_with_given"]
+    out = {"primary": result["test"]["primary"], "metric": result["test"]["primary_metric"],
+           "trials": result["trials"], "states": result["states"], "chosen_trial": result["trial"],
+           "params": result["params"], "compared_with_given": compared}
+    if compared and compared["kept_given"] and not multi:
+        out["best_on_validation_primary"] = _final_of_trial(work / "tune", cfg, compared["trial"])
+    out["seconds"] = time.perf_counter() - start
+    return {"tune": out}
+
+
+def _final_of_trial(tune_dir: Path, cfg, trial: int) -> float:
+    """Test score of one tune trial's settings trained as tune's final run is (single-label)."""
+    import pandas as pd
+
+    import textclf
+    from textclf.config import DataConfig, TrainConfig
+    from textclf.tuning import DEFAULT_SPACE
+
+    row = pd.read_csv(tune_dir / "trials.csv").set_index("trial").loc[trial]
+    def setting(key):
+        value = row[key]
+        if pd.isna(value) or isinstance(value, str):
+            return None if pd.isna(value) else value
+        return float(value) if key in ("learning_rate", "warmup_ratio") else int(value)
+    params = {key: setting(key) for key in DEFAULT_SPACE}
+    data = tune_dir / "data"
+    pair = {"text_pair_col": "text_pair"} if "text_pair" in pd.read_csv(data / "train.csv", nrows=1) else {}
+    final = TrainConfig.parse({**cfg.model_dump(), **params, "output": str(tune_dir / "best_final"),
+                               "overwrite": True,
+                               "data": DataConfig(train=str(data / "train.csv"), valid=str(data / "validation.csv"),
+                                                  test=str(data / "test.csv"), text_col="text", label_col="label",
+                                                  **pair).model_dump()})
+    return textclf.train(final, quiet=True).metrics["test"]["primary"]
 
 
 def _multilabel_detail(metrics: dict, run: Path, test) -> dict:
@@ -289,7 +345,7 @@ def run_setfit(train, valid, test, multi, names, work: Path) -> dict:
                        "num_iterations": SETFIT_ITERATIONS}}
 
 
-RUNNERS = {"textclf": run_textclf, "hf_recipe": run_hf_recipe, "setfit": run_setfit}
+RUNNERS = {"textclf": run_textclf, "hf_recipe": run_hf_recipe, "setfit": run_setfit, "tune": run_tune}
 
 
 def done_cells(path: Path) -> set:

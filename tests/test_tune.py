@@ -44,15 +44,67 @@ def test_every_trial_is_a_run_and_recorded(tuned):
     assert md.count("\n") == 2 + 3 and "best_valid" in md
 
 
-def test_chosen_trial_is_the_best_on_validation(tuned):
+def test_chosen_trial_is_the_best_on_validation_or_the_settings_as_given(tuned):
     result, out = tuned
     table = pd.read_csv(out / "trials.csv")
     done = table[table["state"] == "complete"]
-    assert result["best_valid"] == pytest.approx(done["best_valid"].max())
-    assert result["trial"] == int(done.loc[done["best_valid"].idxmax(), "trial"])
+    best = int(done.loc[done["best_valid"].idxmax(), "trial"])
+    compared = result["compared_with_given"]
+    if best == 0:
+        assert compared is None and result["trial"] == 0
+    else:   # the best trial is chosen only where its lead over trial 0 is beyond the noise
+        assert compared["trial"] == best
+        assert result["trial"] == (0 if compared["kept_given"] else best)
+        assert compared["kept_given"] == (compared["gain"] <= compared["standard_error"])
+    chosen = table.set_index("trial").loc[result["trial"]]
+    assert result["best_valid"] == pytest.approx(chosen["best_valid"])
     saved = json.loads((out / "best.json").read_text())
     assert saved["trial"] == result["trial"]
     assert saved["params"] == {k: table.loc[table["trial"] == result["trial"], k].item() for k in SPACE}
+
+
+def _trial_run(out, name, true, predicted, column="label"):
+    run = out / name
+    run.mkdir(parents=True)
+    pd.DataFrame({"text": [f"t{i}" for i in range(len(true))], "true_label": true,
+                  column: predicted}).to_csv(run / "validation_predictions.csv", index=False)
+    return {"trial": int(name[-1]), "state": "complete", "run": name}
+
+
+def test_a_trial_replaces_the_settings_as_given_only_when_its_lead_is_clear(tmp_path):
+    from textclf.data.labels import LabelSpace
+    from textclf.tuning import keep_given_unless_clear
+
+    labels = LabelSpace.from_values(["a", "b", "c"] * 10)
+    true = ["a", "b", "c"] * 40   # 120 validation texts
+    wrong = {"a": "b", "b": "c", "c": "a"}
+
+    def right_on(keep):
+        return [t if keep(i) else wrong[t] for i, t in enumerate(true)]
+    given = _trial_run(tmp_path, "t0", true, right_on(lambda i: i < 100))
+    # two more right, but right and wrong on different texts: 10 gained, 8 lost
+    lucky = _trial_run(tmp_path, "t1", true, right_on(lambda i: 8 <= i < 110))
+    clear = _trial_run(tmp_path, "t2", true, right_on(lambda i: i < 119))              # 19 gained
+    rows = [given, lucky, clear]
+    kept, compared = keep_given_unless_clear(lucky, rows, tmp_path, labels)
+    assert kept is given and compared["kept_given"] and compared["trial"] == 1
+    assert 0 < compared["gain"] < compared["standard_error"] and compared["n"] == 120
+    kept, compared = keep_given_unless_clear(clear, rows, tmp_path, labels)
+    assert kept is clear and not compared["kept_given"]
+    assert compared["gain"] > 3 * compared["standard_error"]
+    assert keep_given_unless_clear(given, rows, tmp_path, labels) == (given, None)
+
+
+def test_the_clear_lead_rule_reads_multi_label_predictions(tmp_path):
+    from textclf.data.labels import LabelSpace
+    from textclf.tuning import keep_given_unless_clear
+
+    labels = LabelSpace.from_label_sets([("x",), ("y",), ("x", "y")])
+    true = ["x", "y", "x,y", ""] * 30
+    given = _trial_run(tmp_path, "t0", true, ["x"] * 120, column="labels")
+    better = _trial_run(tmp_path, "t1", true, true, column="labels")
+    kept, compared = keep_given_unless_clear(better, [given, better], tmp_path, labels)
+    assert kept is better and compared["gain"] > 0.3
 
 
 def test_the_first_trial_is_the_settings_as_given(tuned):

@@ -1,7 +1,8 @@
 """`textclf tune`: an optuna search over training settings. Each trial is a run, trials are pruned
 on the per-epoch validation metric, the best trial is chosen on validation only. The first trial
-is the settings as given (the defaults unless --config changes them), so the search can only
-choose something that beat them on validation. The chosen settings are then trained once more as
+is the settings as given (the defaults unless --config changes them), and the search chooses
+another trial only where it beat them on validation by more than the noise of that split (one
+paired-bootstrap standard error). The chosen settings are then trained once more as
 `train` would (refit on train + validation below SMALL_SET_BELOW rows, the TF-IDF model and its
 ensemble where they help), and that final run is the only one that meets the test split.
 
@@ -43,6 +44,8 @@ DEFAULT_SPACE: dict = {
 }
 NOT_SEARCHABLE = {"data", "output", "overwrite", "model", "baseline"}
 FINAL = "final"   # the chosen settings trained as train trains them
+CLEAR_GAIN_SE = 1.0   # a trial replaces the settings as given only when it leads them on
+                      # validation by more than this many standard errors of the difference
 
 
 def _need_optuna():
@@ -216,6 +219,46 @@ def write_tables(rows: list[dict], out: Path, settings: tuple[str, ...] = ()) ->
     runs.atomic_write(out / "trials.md", "\n".join(lines) + "\n")
 
 
+def validation_outcomes(run_dir: Path, labels) -> tuple:
+    """True and predicted labels of a trial's validation rows (ids, or 0/1 matrices for
+    multi-label), read from its validation_predictions.csv."""
+    import pandas as pd
+
+    table = pd.read_csv(run_dir / "validation_predictions.csv", dtype=str, keep_default_na=False)
+    if labels.multi_label:
+        def sets(column):
+            return [tuple(v for v in cell.split(",") if v) for cell in table[column]]
+        return labels.encode(sets("true_label")), labels.encode(sets("labels"))
+    return labels.encode(list(table["true_label"])), labels.encode(list(table["label"]))
+
+
+def keep_given_unless_clear(best: dict, rows: list[dict], out: Path, labels) -> tuple[dict, dict | None]:
+    """The best trial where it beat the settings as given (trial 0) on validation by more than
+    CLEAR_GAIN_SE paired-bootstrap standard errors of the difference; else trial 0. On a few
+    hundred validation texts the best of several trials beats the first by luck alone, and such a
+    choice scores below the defaults on new texts. Returns the trial kept and the comparison."""
+    from textclf.evaluation.metrics import bootstrap_gain
+
+    given = next((r for r in rows if r["trial"] == 0 and r["state"] == "complete"), None)
+    if given is None or best is given:
+        return best, None
+    y, pred_given = validation_outcomes(out / given["run"], labels)
+    _, pred_best = validation_outcomes(out / best["run"], labels)
+    compared = {"trial": best["trial"], **bootstrap_gain(y, pred_given, pred_best, labels)}
+    compared["kept_given"] = not compared["gain"] > CLEAR_GAIN_SE * compared["standard_error"]
+    return (given if compared["kept_given"] else best), compared
+
+
+def comparison_line(compared: dict, metric: str) -> str:
+    """One sentence on whether the best trial's lead over the settings as given counts."""
+    lead = (f"trial {compared['trial']} led the settings as given by {compared['gain']:+.4f} validation "
+            f"{metric} (standard error {compared['standard_error']:.4f} over {compared['n']} texts)")
+    if compared["kept_given"]:
+        return (lead + ": within the noise of this validation split, so the settings as given are kept; "
+                "with this little validation data a search rarely beats them")
+    return lead + ": more than one standard error, so it is chosen"
+
+
 def choose(rows: list[dict]) -> dict | None:
     """The best trial on validation: among completed trials (pruned ones if none completed);
     ties go to the earlier trial."""
@@ -322,13 +365,16 @@ def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: 
     best = choose(search.rows)
     if best is None:
         raise TextclfError(f"No trial finished; see {out / 'trials.md'}.")
+    best, compared = keep_given_unless_clear(best, search.rows, out, data.labels)
+    if compared is not None:
+        say(comparison_line(compared, search.metric))
     say(f"chosen: trial {best['trial']} (validation {search.metric} {best['best_valid']:.4f}); "
         "training its settings as train does and scoring the test split ...")
     test = search.train_final(best)
     result = {"trial": best["trial"], "run": str(out / FINAL), "metric": search.metric,
               "params": {k: best[k] for k in space}, "best_valid": best["best_valid"],
               "test": {k: test[k] for k in ("primary", "primary_metric", "n", "scored_on") if k in test},
-              "trials": len(search.rows),
+              "trials": len(search.rows), "compared_with_given": compared,
               "states": {s: sum(r["state"] == s for r in search.rows) for s in ("complete", "pruned", "failed")}}
     runs.write_json(out / "best.json", result)
     if not quiet:

@@ -113,6 +113,21 @@ def paired_comparison(y_true, probs_a, probs_b, thresholds_a=None, thresholds_b=
     return {"model_only_right": a_only, "baseline_only_right": b_only, "mcnemar_p": float(p)}
 
 
+def bootstrap_gain(y_true, pred_a, pred_b, labels: LabelSpace, draws: int = 1000, seed: int = 0) -> dict:
+    """B's primary metric minus A's on the same texts (predicted ids, or 0/1 matrices for
+    multi-label), and the standard error of that difference over `draws` paired resamples of
+    the texts."""
+    y_true, pred_a, pred_b = np.asarray(y_true), np.asarray(pred_a), np.asarray(pred_b)
+    gain = primary_score(y_true, pred_b, labels) - primary_score(y_true, pred_a, labels)
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    resampled = []
+    for _ in range(draws):
+        i = rng.integers(0, n, n)
+        resampled.append(primary_score(y_true[i], pred_b[i], labels) - primary_score(y_true[i], pred_a[i], labels))
+    return {"gain": float(gain), "standard_error": float(np.std(resampled, ddof=1)), "n": n}
+
+
 def score(y, probs, labels, thresholds=None, train_counts=None) -> dict:
     """The task's metrics for one set of predictions."""
     if labels.multi_label:
