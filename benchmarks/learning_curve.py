@@ -206,34 +206,23 @@ def run_tune(train, valid, test, multi, names, work: Path) -> dict:
            "trials": result["trials"], "states": result["states"], "chosen_trial": result["trial"],
            "params": result["params"], "compared_with_given": compared}
     if compared and compared["kept_given"] and not multi:
-        out["best_on_validation_primary"] = _final_of_trial(work / "tune", cfg, compared["trial"])
+        out["best_on_validation_primary"] = _final_of_trial(work / "tune", compared["params"])
     out["seconds"] = time.perf_counter() - start
     return {"tune": out}
 
 
-def _final_of_trial(tune_dir: Path, cfg, trial: int) -> float:
-    """Test score of one tune trial's settings trained as tune's final run is (single-label)."""
-    import pandas as pd
+def _final_of_trial(tune_dir: Path, params: dict) -> float:
+    """Test score of a trial's settings trained as tune's final run was (its config.yaml: the same
+    splits, and the same settings outside the search)."""
+    import yaml
 
     import textclf
-    from textclf.config import DataConfig, TrainConfig
-    from textclf.tuning import DEFAULT_SPACE
+    from textclf.config import TrainConfig
+    from textclf.tuning import FINAL
 
-    row = pd.read_csv(tune_dir / "trials.csv").set_index("trial").loc[trial]
-    def setting(key):
-        value = row[key]
-        if pd.isna(value) or isinstance(value, str):
-            return None if pd.isna(value) else value
-        return float(value) if key in ("learning_rate", "warmup_ratio") else int(value)
-    params = {key: setting(key) for key in DEFAULT_SPACE}
-    data = tune_dir / "data"
-    pair = {"text_pair_col": "text_pair"} if "text_pair" in pd.read_csv(data / "train.csv", nrows=1) else {}
-    final = TrainConfig.parse({**cfg.model_dump(), **params, "output": str(tune_dir / "best_final"),
-                               "overwrite": True,
-                               "data": DataConfig(train=str(data / "train.csv"), valid=str(data / "validation.csv"),
-                                                  test=str(data / "test.csv"), text_col="text", label_col="label",
-                                                  **pair).model_dump()})
-    return textclf.train(final, quiet=True).metrics["test"]["primary"]
+    raw = yaml.safe_load((tune_dir / FINAL / "config.yaml").read_text(encoding="utf-8"))
+    cfg = TrainConfig.parse({**raw, **params, "output": str(tune_dir / "best_final"), "overwrite": True})
+    return textclf.train(cfg, quiet=True).metrics["test"]["primary"]
 
 
 def _multilabel_detail(metrics: dict, run: Path, test) -> dict:

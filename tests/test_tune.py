@@ -56,6 +56,7 @@ def test_chosen_trial_is_the_best_on_validation_or_the_settings_as_given(tuned):
         assert compared["trial"] == best
         assert result["trial"] == (0 if compared["kept_given"] else best)
         assert compared["kept_given"] == (compared["gain"] <= compared["standard_error"])
+        assert compared["params"] == {k: table.loc[table["trial"] == best, k].item() for k in SPACE}
     chosen = table.set_index("trial").loc[result["trial"]]
     assert result["best_valid"] == pytest.approx(chosen["best_valid"])
     saved = json.loads((out / "best.json").read_text())

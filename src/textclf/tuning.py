@@ -362,11 +362,12 @@ def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: 
     settled = cfg.for_training_rows(len(data.splits["train"].texts), data.labels.multi_label)
     study.enqueue_trial(given_settings(settled, space))
     study.optimize(search.run_trial, n_trials=trials, timeout=timeout, catch=(TextclfError,))
-    best = choose(search.rows)
-    if best is None:
+    leader = choose(search.rows)
+    if leader is None:
         raise TextclfError(f"No trial finished; see {out / 'trials.md'}.")
-    best, compared = keep_given_unless_clear(best, search.rows, out, data.labels)
+    best, compared = keep_given_unless_clear(leader, search.rows, out, data.labels)
     if compared is not None:
+        compared["params"] = {k: leader[k] for k in space}
         say(comparison_line(compared, search.metric))
     say(f"chosen: trial {best['trial']} (validation {search.metric} {best['best_valid']:.4f}); "
         "training its settings as train does and scoring the test split ...")
