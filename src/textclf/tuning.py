@@ -161,7 +161,10 @@ def write_splits(data, cfg: DataConfig, dest: Path) -> SplitFiles:
 
 def pruning_callback(trial, metric: str):
     """A TrainerCallback reporting the validation metric to the optuna trial after each epoch
-    and stopping the training (the run is still saved) when optuna says to prune."""
+    and stopping the training (the run is still saved) when optuna says to prune. A trial is
+    judged only from the middle of its own schedule on: before that a long schedule is still near
+    its peak learning rate, and comparing it with short schedules at the same epoch prunes it
+    for its length, not its settings."""
     from transformers import TrainerCallback
 
     class ReportToTrial(TrainerCallback):
@@ -173,8 +176,9 @@ def pruning_callback(trial, metric: str):
                 return
             epoch = round(state.epoch or 0)
             trial.report(float(value), step=epoch)
-            last = args is not None and epoch >= args.num_train_epochs
-            if not last and trial.should_prune():
+            planned = args.num_train_epochs if args is not None else float("inf")
+            judged = planned / 2 <= epoch < planned
+            if judged and trial.should_prune():
                 self.pruned_at = epoch
                 control.should_training_stop = True
 
