@@ -169,19 +169,22 @@ def test_pruning_callback_stops_training_when_optuna_says_so():
     assert control.should_training_stop and cb.pruned_at == 2
 
 
+class _AlwaysPrune:
+    """An optuna trial stand-in that asks to prune whenever it is asked."""
+
+    def report(self, value, step):
+        pass
+
+    def should_prune(self):
+        return True
+
+
 def test_a_long_schedule_is_not_pruned_before_its_middle():
     from transformers import TrainerControl, TrainerState
 
     from textclf.tuning import pruning_callback
 
-    class Trial:
-        def report(self, value, step):
-            pass
-
-        def should_prune(self):
-            return True
-
-    cb = pruning_callback(Trial(), "macro_f1")
+    cb = pruning_callback(_AlwaysPrune(), "macro_f1")
     state, control = TrainerState(), TrainerControl()
     args = SimpleNamespace(num_train_epochs=16)
     for epoch in range(1, 8):
@@ -198,14 +201,7 @@ def test_a_trial_that_ran_all_its_epochs_is_not_pruned():
 
     from textclf.tuning import pruning_callback
 
-    class Trial:
-        def report(self, value, step):
-            pass
-
-        def should_prune(self):
-            return True
-
-    cb = pruning_callback(Trial(), "macro_f1")
+    cb = pruning_callback(_AlwaysPrune(), "macro_f1")
     state, control = TrainerState(epoch=2.0), TrainerControl()
     cb.on_evaluate(SimpleNamespace(num_train_epochs=2), state, control, metrics={"eval_macro_f1": 0.3})
     assert not control.should_training_stop and cb.pruned_at is None
