@@ -159,6 +159,11 @@ def write_splits(data, cfg: DataConfig, dest: Path) -> SplitFiles:
     return SplitFiles(trial, final)
 
 
+def settings_of(row: dict, space: dict) -> dict:
+    """A trial's values of the searched settings (its trials.csv row, or the chosen one's)."""
+    return {k: row[k] for k in space}
+
+
 def pruning_callback(trial, metric: str):
     """A TrainerCallback reporting the validation metric to the optuna trial after each epoch
     and stopping the training (the run is still saved) when optuna says to prune. A trial is
@@ -176,8 +181,7 @@ def pruning_callback(trial, metric: str):
                 return
             epoch = round(state.epoch or 0)
             trial.report(float(value), step=epoch)
-            planned = args.num_train_epochs if args is not None else float("inf")
-            judged = planned / 2 <= epoch < planned
+            judged = args is not None and args.num_train_epochs / 2 <= epoch < args.num_train_epochs
             if judged and trial.should_prune():
                 self.pruned_at = epoch
                 control.should_training_stop = True
@@ -340,8 +344,8 @@ class Search:
         (the only time it is read); returns the final run's test metrics."""
         from textclf.api import train
 
-        params = {k: best[k] for k in self.space}
-        final = TrainConfig.parse({**self.cfg.model_dump(), **params, "data": self.files.final_data.model_dump(),
+        final = TrainConfig.parse({**self.cfg.model_dump(), **settings_of(best, self.space),
+                                   "data": self.files.final_data.model_dump(),
                                    "output": str(self.out / FINAL), "overwrite": True})
         return train(final, quiet=True).metrics["test"]
 
@@ -371,13 +375,13 @@ def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: 
         raise TextclfError(f"No trial finished; see {out / 'trials.md'}.")
     best, compared = keep_given_unless_clear(leader, search.rows, out, data.labels)
     if compared is not None:
-        compared["params"] = {k: leader[k] for k in space}
+        compared["params"] = settings_of(leader, space)
         say(comparison_line(compared, search.metric))
     say(f"chosen: trial {best['trial']} (validation {search.metric} {best['best_valid']:.4f}); "
         "training its settings as train does and scoring the test split ...")
     test = search.train_final(best)
     result = {"trial": best["trial"], "run": str(out / FINAL), "metric": search.metric,
-              "params": {k: best[k] for k in space}, "best_valid": best["best_valid"],
+              "params": settings_of(best, space), "best_valid": best["best_valid"],
               "test": {k: test[k] for k in ("primary", "primary_metric", "n", "scored_on") if k in test},
               "trials": len(search.rows), "compared_with_given": compared,
               "states": {s: sum(r["state"] == s for r in search.rows) for s in ("complete", "pruned", "failed")}}
