@@ -75,10 +75,13 @@ class DataConfig(BaseModel):
 
 DEFAULT_EPOCHS = 5
 # training splits with fewer rows than this are small sets: refit None (the default) refits them
-# (test split labelled), and freeze "auto" trains every weight at learning_rate None = 5e-5 unless
-# the task is multi-label; other runs keep the embeddings frozen at 1e-4, and larger sets do not
-# refit. Measured with nested validation at 250, 1,000 and 4,000 training rows, see docs/experiments.md
+# (test split labelled); larger sets do not refit. freeze "auto" trains every weight at
+# learning_rate None = 5e-5 on single-label tasks of every size; multi-label tasks keep the
+# embeddings frozen at 1e-4. Where every weight trains on a set this large, epochs None means
+# LARGE_SET_EPOCHS. Measured with nested validation at 250, 1,000 and 4,000 training rows, see
+# docs/experiments.md
 SMALL_SET_BELOW = 2000
+LARGE_SET_EPOCHS = 3
 # learning_rate None: the rate for every weight trained, or for frozen embeddings
 LEARNING_RATE_ALL_WEIGHTS = 5e-5
 LEARNING_RATE_FROZEN_EMBEDDINGS = 1e-4
@@ -95,7 +98,7 @@ class TrainConfig(BaseModel):
     output: str = "runs/latest"
     model: str = "default"
     max_length: int = Field(128, ge=8, le=8192)
-    epochs: float | None = Field(None, gt=0)  # None: DEFAULT_EPOCHS, or more where that is under min_steps steps
+    epochs: float | None = Field(None, gt=0)  # None: DEFAULT_EPOCHS, or more where that is under min_steps steps; LARGE_SET_EPOCHS on large sets training every weight
     min_steps: int = Field(500, ge=0)         # epochs None: small sets train this many steps; early stopping waits for them
     batch_size: int = Field(8, ge=1)          # 8 / 16 / 32 measured on SMS + Mishra validation, see docs/experiments.md
     eval_batch_size: int = Field(64, ge=1)
@@ -107,7 +110,7 @@ class TrainConfig(BaseModel):
     loss: Literal["ce", "focal"] = "ce"
     focal_gamma: float = 2.0
     label_smoothing: float = Field(0.0, ge=0, lt=1)   # cross-entropy only
-    freeze: Literal["auto", "none", "words", "embeddings", "base"] = "auto"   # auto: none on small single-label sets, else embeddings
+    freeze: Literal["auto", "none", "words", "embeddings", "base"] = "auto"   # auto: none on single-label tasks, embeddings on multi-label
     unfreeze_last: int = Field(0, ge=0)
     length_grouping: bool = True
     long_text: Literal["truncate", "chunk"] = "chunk"   # chosen on imdb_subset validation, see docs/experiments.md
@@ -159,16 +162,20 @@ class TrainConfig(BaseModel):
 
     def for_training_rows(self, rows: int, multi_label: bool = False) -> "TrainConfig":
         """This config with the size-dependent defaults settled for a training split of `rows`:
-        freeze "auto" trains every weight on small single-label sets (< SMALL_SET_BELOW rows) and
-        freezes the embeddings on larger ones and on multi-label tasks; learning_rate None follows
-        what trains (5e-5 for every weight, 1e-4 with any part frozen)."""
+        freeze "auto" trains every weight on single-label tasks and freezes the embeddings on
+        multi-label ones; learning_rate None follows what trains (5e-5 for every weight, 1e-4 with
+        any part frozen); epochs None is LARGE_SET_EPOCHS where every weight trains on
+        SMALL_SET_BELOW rows or more (otherwise train's own rule: DEFAULT_EPOCHS, more on small sets)."""
         freeze = self.freeze
         if freeze == "auto":
-            freeze = "none" if rows < SMALL_SET_BELOW and not multi_label else "embeddings"
+            freeze = "embeddings" if multi_label else "none"
         rate = self.learning_rate
         if rate is None:
             rate = LEARNING_RATE_ALL_WEIGHTS if freeze == "none" else LEARNING_RATE_FROZEN_EMBEDDINGS
-        return self.model_copy(update={"freeze": freeze, "learning_rate": rate})
+        epochs = self.epochs
+        if epochs is None and freeze == "none" and rows >= SMALL_SET_BELOW:
+            epochs = float(LARGE_SET_EPOCHS)
+        return self.model_copy(update={"freeze": freeze, "learning_rate": rate, "epochs": epochs})
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

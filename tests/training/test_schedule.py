@@ -65,22 +65,25 @@ def test_a_small_run_trains_the_scheduled_epochs(tiny_model_dir, tmp_path):
     assert t["epochs_run"] == math.ceil(60 / per_epoch) == len(t["epochs"])
 
 
-def test_small_sets_train_every_weight_at_5e_5_and_larger_ones_freeze_the_embeddings_at_1e_4():
+def test_single_label_sets_train_every_weight_at_5e_5_for_3_epochs_from_2000_rows():
     from textclf.config import SMALL_SET_BELOW
 
-    def settled(rows, **kw):
-        cfg = _cfg(**kw).for_training_rows(rows)
-        return cfg.freeze, cfg.learning_rate
+    def settled(rows, multi_label=False, **kw):
+        cfg = _cfg(**kw).for_training_rows(rows, multi_label=multi_label)
+        return cfg.freeze, cfg.learning_rate, cfg.epochs
 
-    assert _cfg().freeze == "auto" and _cfg().learning_rate is None        # what a run saves
-    assert settled(SMALL_SET_BELOW - 1) == ("none", 5e-5)
-    assert settled(SMALL_SET_BELOW) == ("embeddings", 1e-4)
-    assert _cfg().for_training_rows(250, multi_label=True).freeze == "embeddings"   # multi-label: frozen
-    assert settled(250, freeze="embeddings") == ("embeddings", 1e-4)       # the rate follows the freeze
-    assert settled(10_000, freeze="none") == ("none", 5e-5)
-    assert settled(250, freeze="words") == ("words", 1e-4)
-    assert settled(250, learning_rate=3e-4) == ("none", 3e-4)              # as set
-    assert settled(10_000, freeze="base", learning_rate=1e-3) == ("base", 1e-3)
+    assert (_cfg().freeze, _cfg().learning_rate, _cfg().epochs) == ("auto", None, None)   # what a run saves
+    assert settled(SMALL_SET_BELOW - 1) == ("none", 5e-5, None)       # train's own rule: 5, more when small
+    assert settled(SMALL_SET_BELOW) == ("none", 5e-5, 3)
+    assert settled(10_000) == ("none", 5e-5, 3)
+    assert settled(250, multi_label=True) == ("embeddings", 1e-4, None)          # multi-label: frozen
+    assert settled(10_000, multi_label=True) == ("embeddings", 1e-4, None)
+    assert settled(10_000, freeze="embeddings") == ("embeddings", 1e-4, None)   # epochs follow what trains
+    assert settled(250, freeze="embeddings") == ("embeddings", 1e-4, None)      # the rate too
+    assert settled(250, freeze="words") == ("words", 1e-4, None)
+    assert settled(10_000, epochs=5) == ("none", 5e-5, 5)                       # as set
+    assert settled(250, learning_rate=3e-4) == ("none", 3e-4, None)
+    assert settled(10_000, freeze="base", learning_rate=1e-3) == ("base", 1e-3, None)
 
 
 def _evaluations(callback, scores, steps_per_epoch):
