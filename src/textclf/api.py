@@ -64,7 +64,8 @@ def _train(cfg: TrainConfig, *, say, callbacks) -> Run | None:
     data, report = distributed.on_main(phases.read_data, cfg)
     print_report(report, _Printer(say))
     distributed.on_main(phases.start_run, work, cfg, data)   # the settings as given (resume compares them)
-    cfg = cfg.for_training_rows(len(data.splits["train"].texts), data.labels.multi_label)   # freeze, rate
+    cfg = cfg.for_training_rows(len(data.splits["train"].texts), data.labels.multi_label,
+                                len(data.labels.names))   # freeze, rate, epochs
     prep = phases.prepare_data(cfg, data, report)
     fitted = phases.fit(cfg, prep, work, say, callbacks=callbacks)
     refitted = refit.refit(cfg, prep, fitted, work, say)   # cfg.refit: on train + validation

@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from textclf.config import (LARGE_SET_EPOCHS, LEARNING_RATE_ALL_WEIGHTS, LEARNING_RATE_FROZEN_EMBEDDINGS,
-                            SMALL_SET_BELOW)
+from textclf.config import (LARGE_SET_EPOCHS, LARGE_SET_ROWS_PER_CLASS, LEARNING_RATE_ALL_WEIGHTS,
+                            LEARNING_RATE_FROZEN_EMBEDDINGS, SMALL_SET_BELOW)
 from textclf.model_settings import DEFAULT_MAX_WINDOWS
 from textclf.errors import TextclfError
 
@@ -108,7 +108,8 @@ def train(
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Run directory (default: runs/<data name>)."),
     config: Optional[str] = typer.Option(None, "--config", help="YAML TrainConfig; flags given here override it."),
     epochs: Optional[float] = typer.Option(None, "--epochs", help=escape(f"Epochs [default: {LARGE_SET_EPOCHS} where every weight trains "
-                                                                          f"on {SMALL_SET_BELOW} training rows or more, else 5, "
+                                                                          f"on {SMALL_SET_BELOW}+ training rows with "
+                                                                          f"{LARGE_SET_ROWS_PER_CLASS}+ per class, else 5, "
                                                                           "more for small sets (see --min-steps)].")),
     min_steps: Optional[int] = typer.Option(None, "--min-steps",
                                             help=_with_default("Without --epochs: small sets train more epochs, so "
@@ -124,8 +125,8 @@ def train(
     label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing",
                                                     help=_with_default("Cross-entropy label smoothing, e.g. 0.1.", "label_smoothing")),
     freeze: Optional[str] = typer.Option(None, "--freeze", help=escape(
-        "auto|none|words|embeddings|base (words: the word embeddings only) [default: auto = none with one "
-        "label per text, embeddings on multi-label tasks]")),
+        "auto|none|words|embeddings|base (words: the word embeddings only) [default: auto = none, or embeddings "
+        f"on multi-label tasks and {SMALL_SET_BELOW}+ training rows with under {LARGE_SET_ROWS_PER_CLASS} per class]")),
     unfreeze_last: Optional[int] = typer.Option(None, "--unfreeze-last", help=_with_default("", "unfreeze_last")),
     no_length_grouping: bool = typer.Option(False, "--no-length-grouping"),
     long_text: Optional[str] = typer.Option(None, "--long-text",

@@ -76,12 +76,14 @@ class DataConfig(BaseModel):
 DEFAULT_EPOCHS = 5
 # training splits with fewer rows than this are small sets: refit None (the default) refits them
 # (test split labelled); larger sets do not refit. freeze "auto" trains every weight at
-# learning_rate None = 5e-5 on single-label tasks of every size; multi-label tasks keep the
-# embeddings frozen at 1e-4. Where every weight trains on a set this large, epochs None means
-# LARGE_SET_EPOCHS. Measured with nested validation at 250, 1,000 and 4,000 training rows, see
-# docs/experiments.md
+# learning_rate None = 5e-5 on single-label tasks, for LARGE_SET_EPOCHS (epochs None) from
+# SMALL_SET_BELOW rows up where every class has LARGE_SET_ROWS_PER_CLASS rows on average; larger
+# sets with fewer rows per class (many classes) and multi-label tasks keep the embeddings frozen
+# at 1e-4 for DEFAULT_EPOCHS. Measured with nested validation at 250, 1,000 and 4,000 training
+# rows and on the full sets' validation splits, see docs/experiments.md
 SMALL_SET_BELOW = 2000
 LARGE_SET_EPOCHS = 3
+LARGE_SET_ROWS_PER_CLASS = 500
 # learning_rate None: the rate for every weight trained, or for frozen embeddings
 LEARNING_RATE_ALL_WEIGHTS = 5e-5
 LEARNING_RATE_FROZEN_EMBEDDINGS = 1e-4
@@ -91,6 +93,13 @@ LEARNING_RATE_FROZEN_EMBEDDINGS = 1e-4
 RUN_CONTROL = {"output", "overwrite", "resume", "save_steps", "save_minutes", "save_total_limit"}
 
 
+def short_schedule(rows: int, classes: int) -> bool:
+    """Whether a training split of `rows` texts and `classes` labels is large enough for every
+    weight to train in LARGE_SET_EPOCHS epochs: SMALL_SET_BELOW rows or more, and
+    LARGE_SET_ROWS_PER_CLASS rows per class on average."""
+    return rows >= SMALL_SET_BELOW and rows >= LARGE_SET_ROWS_PER_CLASS * max(classes, 1)
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -98,7 +107,7 @@ class TrainConfig(BaseModel):
     output: str = "runs/latest"
     model: str = "default"
     max_length: int = Field(128, ge=8, le=8192)
-    epochs: float | None = Field(None, gt=0)  # None: DEFAULT_EPOCHS, or more where that is under min_steps steps; LARGE_SET_EPOCHS on large sets training every weight
+    epochs: float | None = Field(None, gt=0)  # None: DEFAULT_EPOCHS, or more where that is under min_steps steps; LARGE_SET_EPOCHS on large sets training every weight (for_training_rows)
     min_steps: int = Field(500, ge=0)         # epochs None: small sets train this many steps; early stopping waits for them
     batch_size: int = Field(8, ge=1)          # 8 / 16 / 32 measured on SMS + Mishra validation, see docs/experiments.md
     eval_batch_size: int = Field(64, ge=1)
@@ -110,7 +119,7 @@ class TrainConfig(BaseModel):
     loss: Literal["ce", "focal"] = "ce"
     focal_gamma: float = 2.0
     label_smoothing: float = Field(0.0, ge=0, lt=1)   # cross-entropy only
-    freeze: Literal["auto", "none", "words", "embeddings", "base"] = "auto"   # auto: none on single-label tasks, embeddings on multi-label
+    freeze: Literal["auto", "none", "words", "embeddings", "base"] = "auto"   # auto: see TrainConfig.for_training_rows
     unfreeze_last: int = Field(0, ge=0)
     length_grouping: bool = True
     long_text: Literal["truncate", "chunk"] = "chunk"   # chosen on imdb_subset validation, see docs/experiments.md
@@ -160,20 +169,22 @@ class TrainConfig(BaseModel):
         mine, theirs = (c.model_dump(mode="json", exclude=RUN_CONTROL) for c in (self, other))
         return [k for k in mine if mine[k] != theirs.get(k)]
 
-    def for_training_rows(self, rows: int, multi_label: bool = False) -> "TrainConfig":
-        """This config with the size-dependent defaults settled for a training split of `rows`:
-        freeze "auto" trains every weight on single-label tasks and freezes the embeddings on
-        multi-label ones; learning_rate None follows what trains (5e-5 for every weight, 1e-4 with
-        any part frozen); epochs None is LARGE_SET_EPOCHS where every weight trains on
-        SMALL_SET_BELOW rows or more (otherwise train's own rule: DEFAULT_EPOCHS, more on small sets)."""
+    def for_training_rows(self, rows: int, multi_label: bool = False, classes: int = 2) -> "TrainConfig":
+        """This config with the size-dependent defaults settled for a training split of `rows`
+        texts and `classes` labels: freeze "auto" trains every weight on single-label tasks, except
+        on large sets with few rows per class (see `short_schedule`), and freezes the embeddings on
+        those and on multi-label tasks; learning_rate None follows what trains (5e-5 for every
+        weight, 1e-4 with any part frozen); epochs None is LARGE_SET_EPOCHS where every weight
+        trains on a `short_schedule` set (otherwise train's own rule: DEFAULT_EPOCHS, more on small sets)."""
+        short = short_schedule(rows, classes)
         freeze = self.freeze
         if freeze == "auto":
-            freeze = "embeddings" if multi_label else "none"
+            freeze = "embeddings" if multi_label or (rows >= SMALL_SET_BELOW and not short) else "none"
         rate = self.learning_rate
         if rate is None:
             rate = LEARNING_RATE_ALL_WEIGHTS if freeze == "none" else LEARNING_RATE_FROZEN_EMBEDDINGS
         epochs = self.epochs
-        if epochs is None and freeze == "none" and rows >= SMALL_SET_BELOW:
+        if epochs is None and freeze == "none" and short:
             epochs = float(LARGE_SET_EPOCHS)
         return self.model_copy(update={"freeze": freeze, "learning_rate": rate, "epochs": epochs})
 

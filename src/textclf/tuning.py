@@ -367,7 +367,8 @@ def tune(cfg: TrainConfig, *, trials: int, timeout: float | None = None, space: 
         f"{len(data.splits['validation'].texts)} validation texts; chosen on validation {search.metric}")
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
-    settled = cfg.for_training_rows(len(data.splits["train"].texts), data.labels.multi_label)
+    settled = cfg.for_training_rows(len(data.splits["train"].texts), data.labels.multi_label,
+                                    len(data.labels.names))
     study.enqueue_trial(given_settings(settled, space))
     study.optimize(search.run_trial, n_trials=trials, timeout=timeout, catch=(TextclfError,))
     leader = choose(search.rows)

@@ -71,11 +71,13 @@ def test_help_shows_every_default_from_train_config():
                          text=True, env={**os.environ, "COLUMNS": "250"}).stdout
     fields = TrainConfig.model_fields
     epochs = next(l for l in out.splitlines() if " --epochs " in l)
-    assert "[default: 5, more for small sets (see --min-steps)]" in epochs, epochs   # epochs None
+    assert ("[default: 3 where every weight trains on 2000+ training rows with 500+ per class, else 5, "
+            "more for small sets (see --min-steps)]") in epochs, epochs   # epochs None
     rate = next(l for l in out.splitlines() if " --lr " in l or " --lr," in l)
     assert "[default: 5e-05 when every weight trains, 0.0001 with the embeddings frozen]" in rate, rate
     freeze = next(l for l in out.splitlines() if " --freeze " in l)
-    assert "[default: auto = none when the training split has fewer than 2000 rows and one label per text, else embeddings]" in freeze
+    assert ("[default: auto = none, or embeddings on multi-label tasks and 2000+ training rows with under 500 "
+            "per class]") in freeze, freeze
     for flag, field in [("--min-steps", "min_steps"), ("--batch-size", "batch_size"),
                         ("--max-length", "max_length"),
                         ("--patience", "early_stopping_patience"), ("--save-minutes", "save_minutes"),

@@ -65,17 +65,21 @@ def test_a_small_run_trains_the_scheduled_epochs(tiny_model_dir, tmp_path):
     assert t["epochs_run"] == math.ceil(60 / per_epoch) == len(t["epochs"])
 
 
-def test_single_label_sets_train_every_weight_at_5e_5_for_3_epochs_from_2000_rows():
+def test_single_label_sets_train_every_weight_at_5e_5_for_3_epochs_from_2000_rows_and_500_per_class():
     from textclf.config import SMALL_SET_BELOW
 
-    def settled(rows, multi_label=False, **kw):
-        cfg = _cfg(**kw).for_training_rows(rows, multi_label=multi_label)
+    def settled(rows, multi_label=False, classes=2, **kw):
+        cfg = _cfg(**kw).for_training_rows(rows, multi_label=multi_label, classes=classes)
         return cfg.freeze, cfg.learning_rate, cfg.epochs
 
     assert (_cfg().freeze, _cfg().learning_rate, _cfg().epochs) == ("auto", None, None)   # what a run saves
     assert settled(SMALL_SET_BELOW - 1) == ("none", 5e-5, None)       # train's own rule: 5, more when small
+    assert settled(SMALL_SET_BELOW - 1, classes=77) == ("none", 5e-5, None)
     assert settled(SMALL_SET_BELOW) == ("none", 5e-5, 3)
-    assert settled(10_000) == ("none", 5e-5, 3)
+    assert settled(3000, classes=6) == ("none", 5e-5, 3)              # 500 rows per class
+    assert settled(2999, classes=6) == ("embeddings", 1e-4, None)     # fewer: frozen, 5 epochs
+    assert settled(8504, classes=77) == ("embeddings", 1e-4, None)
+    assert settled(8504, classes=77, freeze="none") == ("none", 5e-5, None)
     assert settled(250, multi_label=True) == ("embeddings", 1e-4, None)          # multi-label: frozen
     assert settled(10_000, multi_label=True) == ("embeddings", 1e-4, None)
     assert settled(10_000, freeze="embeddings") == ("embeddings", 1e-4, None)   # epochs follow what trains
