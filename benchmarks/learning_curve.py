@@ -374,12 +374,37 @@ def run_grid(sets, sizes, seeds, methods, results: Path, workdir: Path) -> None:
                     shutil.rmtree(work, ignore_errors=True)
 
 
+def read_cells(rows: list[dict]) -> dict:
+    """(set, size, method) -> its rows, one per split seed: a seed run twice counts once (its last row)."""
+    cells: dict = {}
+    for r in rows:
+        cells.setdefault((r["set"], r["size"], r["method"]), {})[r["seed"]] = r
+    return {k: list(v.values()) for k, v in cells.items()}
+
+
+def leads(cells: dict) -> str:
+    """textclf's mean against the best peer's mean (TF-IDF, HF recipe, SetFit) per cell, in points,
+    and over the cells: how many are within 0.5 points or ahead, and the mean lead."""
+    out = []
+    for (s, size, m), got in sorted(cells.items()):
+        peers = {p: np.mean([g["primary"] for g in cells[(s, size, p)]])
+                 for p in METHODS[1:] if (s, size, p) in cells}
+        if m != TEXTCLF or not peers:
+            continue
+        best = max(peers, key=peers.get)
+        out.append((s, size, 100 * (np.mean([g["primary"] for g in got]) - peers[best]), best))
+    if not out:
+        return ""
+    near = sum(lead >= -0.5 for *_, lead, _ in out)
+    return ("textclf against the best peer, points: "
+            + ", ".join(f"{s} {size} {lead:+.1f} ({best})" for s, size, lead, best in out)
+            + f"\nwithin 0.5 points or ahead on {near} of {len(out)} cells; "
+              f"mean lead {np.mean([lead for _, _, lead, _ in out]):.1f} points")
+
+
 def table(results: Path) -> str:
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    cells: dict = {}
-    for r in rows:   # one row per split seed: a seed run twice counts once (its last row)
-        cells.setdefault((r["set"], r["size"], r["method"]), {})[r["seed"]] = r
-    cells = {k: list(v.values()) for k, v in cells.items()}
+    cells = read_cells(rows)
     methods = list(dict.fromkeys(k[2] for k in sorted(cells, key=lambda k: (
         METHODS.index(k[2]) if k[2] in METHODS else len(METHODS), k[2]))))
     lines = ["| set | rows | " + " | ".join(methods) + " |", "|---|---:|" + "---:|" * len(methods)]
@@ -395,7 +420,7 @@ def table(results: Path) -> str:
             parts.append(f"{v.mean():.3f} ± {v.std():.3f} (n={len(v)}, {secs:.0f}s)")
         metric = next(r["metric"] for r in rows if r["set"] == s)
         lines.append(f"| {s} ({metric}) | {size} | " + " | ".join(parts) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + leads(cells)
 
 
 def set_overrides(items: list[str]) -> None:
