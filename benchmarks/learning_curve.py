@@ -382,17 +382,20 @@ def read_cells(rows: list[dict]) -> dict:
     return {k: list(v.values()) for k, v in cells.items()}
 
 
+def _mean_primary(rows: list[dict]) -> float:
+    return float(np.mean([r["primary"] for r in rows]))
+
+
 def leads(cells: dict) -> str:
     """textclf's mean against the best peer's mean (TF-IDF, HF recipe, SetFit) per cell, in points,
     and over the cells: how many are within 0.5 points or ahead, and the mean lead."""
     out = []
     for (s, size, m), got in sorted(cells.items()):
-        peers = {p: np.mean([g["primary"] for g in cells[(s, size, p)]])
-                 for p in METHODS[1:] if (s, size, p) in cells}
+        peers = {p: _mean_primary(cells[(s, size, p)]) for p in METHODS[1:] if (s, size, p) in cells}
         if m != TEXTCLF or not peers:
             continue
         best = max(peers, key=peers.get)
-        out.append((s, size, 100 * (np.mean([g["primary"] for g in got]) - peers[best]), best))
+        out.append((s, size, 100 * (_mean_primary(got) - peers[best]), best))
     if not out:
         return ""
     near = sum(lead >= -0.5 for *_, lead, _ in out)
@@ -420,7 +423,8 @@ def table(results: Path) -> str:
             parts.append(f"{v.mean():.3f} ± {v.std():.3f} (n={len(v)}, {secs:.0f}s)")
         metric = next(r["metric"] for r in rows if r["set"] == s)
         lines.append(f"| {s} ({metric}) | {size} | " + " | ".join(parts) + " |")
-    return "\n".join(lines) + "\n\n" + leads(cells)
+    summary = leads(cells)
+    return "\n".join(lines) + (f"\n\n{summary}" if summary else "")
 
 
 def set_overrides(items: list[str]) -> None:
